@@ -1,0 +1,39 @@
+"""hand3d_tf: a faithful TF2/Keras rebuild of ColorHandPose3D (Zimmermann & Brox, ICCV 2017)."""
+
+from setuptools import find_packages, setup
+
+# Version ranges are the ones tested here; tf-keras must match tensorflow's minor version.
+INSTALL_REQUIRES = [
+    "tensorflow>=2.21,<2.22",
+    "tf-keras>=2.21,<2.22",
+    "tensorflow-model-optimization>=0.8.1,<0.9",
+    "ai-edge-litert>=2.0,<3",
+    "numpy>=1.26,<3",
+    "opencv-python-headless>=4.8",
+    "absl-py>=1.4",
+    "matplotlib>=3.8",
+    "scipy>=1.11",
+    "tqdm>=4.60",
+]
+
+CONSOLE_SCRIPTS = [
+    "hand3d-convert-weights=hand3d_tf.cli.convert_weights:run",
+    "hand3d-predict=hand3d_tf.cli.predict:run",
+    "hand3d-evaluate=hand3d_tf.cli.evaluate:run",
+    "hand3d-make-synthetic=hand3d_tf.cli.make_synthetic:run",
+    "hand3d-train=hand3d_tf.cli.train:run",
+    "hand3d-export=hand3d_tf.cli.export:run",
+    "hand3d-make-eval-set=hand3d_tf.cli.make_eval_set:run",
+]
+
+setup(
+    name="hand3d_tf",
+    version="0.1.0",
+    description="ColorHandPose3D (single-image 3D hand pose) in TensorFlow 2 / Keras, to the edge",
+    packages=find_packages(include=["hand3d_tf", "hand3d_tf.*", "benchmarks", "benchmarks.*"]),
+    python_requires=">=3.9",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest>=8"]},
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
+    include_package_data=True,
+)

@@ -1,0 +1,15 @@
+"""Shared test helpers (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
+
+
+def reference_cases(name: str) -> dict[str, np.ndarray]:
+    """Reference values computed by the original TF 1.3 code (shared/reference/README.md)."""
+    with np.load(DATA_DIR / name, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
