@@ -1,0 +1,352 @@
+"""Weights: the released pickles (read safely), assignment, and our own npz + json format.
+
+Key scheme (facts §4): ``<Scope>/<layer>/weights`` (conv HWIO / FC [in, out], the
+Keras kernel layouts as they are) and ``<Scope>/<layer>/biases``, Scope one of
+HandSegNet, PoseNet2D, PosePrior, ViewpointNet. Our own files keep these key names, so a
+converted file and a released pickle are interchangeable in :func:`assign_weights`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import pathlib
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from hand3d_tf import safe_pickle
+
+__all__ = [
+    "SCOPES",
+    "LoadReport",
+    "WeightMismatchError",
+    "load_original_weights",
+    "original_key_map",
+    "assign_weights",
+    "model_weights",
+    "save_weights",
+    "load_weights",
+    "load_model",
+    "net_of_keys",
+]
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("HandSegNet", "PoseNet2D", "PosePrior", "ViewpointNet")
+FORMAT_NAME = "hand3d_tf-weights"
+FORMAT_VERSION = 1
+
+# Layer-name prefixes of the lifting branches (pose_prior.py / viewpoint_net.py); in the
+# flat Lifting model they decide the scope, since one model holds both.
+_PREFIX_SCOPES = (
+    (("conv_pose_", "fc_rel", "fc_xyz", "fc_bottleneck"), "PosePrior"),
+    (("conv_vp_", "fc_vp"), "ViewpointNet"),
+)
+
+ModelOrModels = Union[Any, Sequence[Any]]
+
+
+class WeightMismatchError(ValueError):
+    """Weights do not fit the model(s); nothing was assigned."""
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What :func:`assign_weights` did: keys loaded, and keys of the source it ignored."""
+
+    source: str
+    loaded: list[str]
+    unexpected: list[str]
+
+    def summary(self) -> str:
+        text = f"{self.source}: loaded {len(self.loaded)} tensors"
+        if self.unexpected:
+            text += (
+                f"; ignored {len(self.unexpected)} unexpected keys: {', '.join(self.unexpected)}"
+            )
+        return text
+
+
+def load_original_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a released weights pickle (facts §4) without executing anything in it.
+
+    Returns:
+      {key: float32 array}, e.g. "HandSegNet/conv1_1/weights" -> [3, 3, 3, 64].
+
+    Raises:
+      UnsafePickleError / ValueError: see safe_pickle.load; ValueError also when the
+        pickle is not a dict, a key is not a str, a value is not a numeric array, or a
+        tensor holds NaN / inf (the message names the file and the key).
+    """
+    obj = safe_pickle.load(path, what="weights file")
+    if not isinstance(obj, dict):
+        raise ValueError(
+            f"weights file '{path}' holds a {type(obj).__name__}, expected a dict of key -> array"
+        )
+    out: dict[str, np.ndarray] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise ValueError(
+                f"weights file '{path}': key {key!r} is a {type(key).__name__}, expected str"
+            )
+        if not isinstance(value, (np.ndarray, np.generic)) or not np.issubdtype(
+            value.dtype, np.number
+        ):
+            raise ValueError(
+                f"weights file '{path}': value of key '{key}' is a {type(value).__name__}"
+                f"{'' if not hasattr(value, 'dtype') else f' of dtype {value.dtype}'}, expected a numeric array"
+            )
+        array = np.asarray(value, dtype=np.float32)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"weights file '{path}': key '{key}' contains NaN or inf")
+        out[key] = array
+    return out
+
+
+def _as_list(models: ModelOrModels) -> list[Any]:
+    if isinstance(models, (list, tuple)):
+        return list(models)
+    return [models]
+
+
+def _scope_of(model, layer_name: str) -> str:
+    for prefixes, scope in _PREFIX_SCOPES:
+        if layer_name.startswith(prefixes):
+            return scope
+    if model.name in SCOPES:
+        return model.name
+    raise ValueError(
+        f"cannot name the weights of layer '{layer_name}' of model '{model.name}': the model name "
+        f"must be one of {SCOPES} (or the layer a lifting layer: conv_pose_*, fc_rel*, fc_xyz, "
+        f"fc_bottleneck, conv_vp_*, fc_vp*)"
+    )
+
+
+def original_key_map(model) -> dict[str, Any]:
+    """{"<Scope>/<layer>/weights" | ".../biases": tf.Variable} for every Conv2D / Dense layer."""
+    from hand3d_tf.keras import keras
+
+    mapping: dict[str, Any] = {}
+    for layer in model.layers:
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            continue
+        prefix = f"{_scope_of(model, layer.name)}/{layer.name}"
+        mapping[f"{prefix}/weights"] = layer.kernel
+        mapping[f"{prefix}/biases"] = layer.bias
+    return mapping
+
+
+def _key_map(models: ModelOrModels) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for model in _as_list(models):
+        for key, var in original_key_map(model).items():
+            if key in merged:
+                raise ValueError(f"weight key '{key}' occurs in more than one of the given models")
+            merged[key] = var
+    return merged
+
+
+def assign_weights(
+    models: ModelOrModels, weights: Mapping[str, Any], *, source: str = "<dict>"
+) -> LoadReport:
+    """Copy ``weights`` into the model(s), all or nothing.
+
+    Every expected key must be present with exactly the variable's shape and finite
+    values; all problems are collected and raised together as WeightMismatchError
+    (missing keys, unexpected keys, shape conflicts as (key, expected, got), non-finite
+    keys), before any variable is touched. Unexpected keys alone are not an error (a
+    released file may carry extra tensors, facts §4): they are logged and reported.
+    """
+    expected = _key_map(models)
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    conflicts, nonfinite, arrays = [], [], {}
+    for key in sorted(set(expected) & set(weights)):
+        try:
+            array = np.asarray(weights[key], dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise WeightMismatchError(
+                f"weights from {source}: key '{key}' is not numeric ({err})"
+            ) from err
+        want = tuple(expected[key].shape)
+        if array.shape != want:
+            conflicts.append((key, want, array.shape))
+        elif not np.all(np.isfinite(array)):
+            nonfinite.append(key)
+        arrays[key] = array
+    if missing or conflicts or nonfinite:
+        lines = [f"weights from {source} do not fit the model(s); nothing was assigned"]
+        if missing:
+            lines.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+        if conflicts:
+            lines.append(
+                "shape conflicts (key, expected, got): "
+                + "; ".join(f"{k}, {e}, {g}" for k, e, g in conflicts)
+            )
+        if nonfinite:
+            lines.append(f"keys with NaN or inf: {', '.join(nonfinite)}")
+        if unexpected:
+            lines.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+        raise WeightMismatchError("\n  ".join(lines))
+    for key, var in expected.items():
+        var.assign(arrays[key])
+    report = LoadReport(source=source, loaded=sorted(expected), unexpected=unexpected)
+    (log.warning if unexpected else log.debug)("%s", report.summary())
+    return report
+
+
+def model_weights(models: ModelOrModels) -> dict[str, np.ndarray]:
+    """{original key: float32 array} of the model(s); the inverse of assign_weights."""
+    return {key: var.numpy().astype(np.float32) for key, var in _key_map(models).items()}
+
+
+def _paths(path: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
+    """(<stem>.npz, <stem>.json) for a stem or either file's path."""
+    p = pathlib.Path(path)
+    if p.suffix in (".npz", ".json"):
+        p = p.with_suffix("")
+    return p.with_name(p.name + ".npz"), p.with_name(p.name + ".json")
+
+
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(target: pathlib.Path, write) -> None:
+    """Write via a temp file in the target's folder + os.replace: never a half file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def net_of_keys(keys) -> str | None:
+    """The models.NETS name whose scope(s) the keys use, or None when mixed / unknown."""
+    scopes = {str(k).split("/", 1)[0] for k in keys}
+    if scopes == {"HandSegNet"}:
+        return "handsegnet"
+    if scopes == {"PoseNet2D"}:
+        return "posenet"
+    if scopes and scopes <= {"PosePrior", "ViewpointNet"}:
+        return "lifting"
+    return None
+
+
+def save_weights(
+    path: str | os.PathLike,
+    models_or_dict: ModelOrModels | Mapping[str, Any],
+    config: dict,
+    *,
+    provenance: dict | None = None,
+) -> tuple[pathlib.Path, pathlib.Path]:
+    """Write ``<stem>.npz`` (original key names, float32) and ``<stem>.json`` (metadata).
+
+    Args:
+      path: the stem, or a path ending in .npz / .json.
+      models_or_dict: model(s) or a {key: array} dict.
+      config: JSON-serialisable config of the net, by convention its config dataclass's
+        ``to_dict()`` (so ``models.build(net, config)`` rebuilds it; see load_model).
+      provenance: optional JSON-serialisable notes (source file, its sha256, ...).
+
+    Returns:
+      (npz path, json path). Each file is replaced atomically (temp file in the same
+      folder + os.replace); the json records the npz's sha256, so a crash between the
+      two replaces is detected by load_weights.
+    """
+    from hand3d_tf import __version__
+
+    if isinstance(models_or_dict, Mapping):
+        arrays = {str(k): np.asarray(v, dtype=np.float32) for k, v in models_or_dict.items()}
+    else:
+        arrays = model_weights(models_or_dict)
+    npz_path, json_path = _paths(path)
+    npz_path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "hand3d_tf_version": __version__,
+        "net": net_of_keys(arrays),
+        "config": config,
+        "provenance": provenance or {},
+        "num_tensors": len(arrays),
+        "npz_sha256": "",
+    }
+    json.dumps(meta)  # fail on a non-JSON config before writing anything
+    _atomic_write(npz_path, lambda f: np.savez(f, **arrays))
+    meta["npz_sha256"] = _sha256(npz_path)
+    _atomic_write(json_path, lambda f: f.write((json.dumps(meta, indent=2) + "\n").encode()))
+    return npz_path, json_path
+
+
+def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a file pair written by :func:`save_weights` (no pickle involved).
+
+    Returns:
+      ({key: float32 array}, the config dict given to save_weights).
+
+    Raises:
+      FileNotFoundError: a file of the pair is missing.
+      ValueError: wrong format name, or the npz does not match the json's sha256 / count.
+    """
+    npz_path, json_path = _paths(path)
+    for p in (npz_path, json_path):
+        if not p.exists():
+            raise FileNotFoundError(
+                f"weights file '{p}' not found (save_weights writes .npz and .json)"
+            )
+    try:
+        meta = json.loads(json_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"weights metadata '{json_path}' is not valid JSON: {err}") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"'{json_path}' is not a {FORMAT_NAME} metadata file")
+    digest = _sha256(npz_path)
+    if digest != meta.get("npz_sha256"):
+        raise ValueError(
+            f"'{npz_path}' does not match '{json_path}' (sha256 {digest} != {meta.get('npz_sha256')}); "
+            "the pair was not written together"
+        )
+    with np.load(npz_path, allow_pickle=False) as f:
+        weights = {key: f[key].astype(np.float32) for key in f.files}
+    if len(weights) != meta.get("num_tensors"):
+        raise ValueError(
+            f"'{npz_path}' holds {len(weights)} tensors, its json says {meta.get('num_tensors')}"
+        )
+    return weights, meta["config"]
+
+
+def load_model(path: str | os.PathLike):
+    """Build the net a saved file pair holds (net from its key scopes) and load it.
+
+    Returns:
+      The keras.Model (models.build(net, config)) with the weights assigned.
+    """
+    from hand3d_tf import models
+
+    weights, config = load_weights(path)
+    net = net_of_keys(weights)
+    if net is None:
+        raise ValueError(
+            f"weights '{path}' mix scopes {sorted({k.split('/', 1)[0] for k in weights})}; "
+            f"load_model needs one net of {models.NETS}"
+        )
+    model = models.build(net, config)
+    assign_weights(model, weights, source=str(_paths(path)[0]))
+    return model
