@@ -1,0 +1,373 @@
+"""ColorHandPose3D: RGB image -> hand mask -> crop -> 2D keypoints -> 3D keypoints (facts §5).
+
+    from hand3d_tf import ColorHandPose3D
+    pipe = ColorHandPose3D.from_original_weights("handsegnet-rhd.pickle",
+                                                 "posenet3d-rhd-stb-slr-finetuned.pickle")
+    result = pipe.predict(images, hand_side="left")   # uint8 RGB [H, W, 3] or [B, H, W, 3]
+
+The three networks are Keras models; everything between them is the NumPy glue of
+``hand3d_tf.glue``, so the numbers are the original TF 1.3 code's (quirks included). Each
+stage runs once per batch. This module imports no TensorFlow itself: the networks come in
+as objects (``from_*`` constructors import the model and weight modules on demand).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import pathlib
+
+import cv2
+import numpy as np
+
+from hand3d_tf import glue
+from hand3d_tf import keypoints as kp
+
+DEFAULT_INPUT_SIZE = (240, 320)  # (height, width) the released demo feeds (facts §5)
+DEFAULT_WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent.parent / "weights" / "default"
+WEIGHT_STEMS = ("handsegnet", "posenet", "lifting")  # files of a weights directory
+
+
+@dataclasses.dataclass(frozen=True)
+class HandPoseResult:
+    """What ``ColorHandPose3D.predict`` returns; every field has the batch axis first.
+
+    Pixel quantities are in the caller's image frame (the image given to ``predict``).
+      hand_scoremap: [B, H, W, 2] float32 HandSegNet logits (0 background, 1 hand).
+      hand_mask: [B, H, W] bool, the single hand blob.
+      hand_found: [B] bool; False = empty mask, the original's fallback crop was used.
+      center_xy: [B, 2] float64 crop centre (x = column, y = row) in pixels.
+      scale: [B] float64 crop pixels per image pixel (crop side = 256 / scale pixels).
+      crop: [B, 256, 256, 3] float32 in -0.5...0.5, the PoseNet input.
+      keypoint_scoremaps: [B, 32, 32, 21] float32 PoseNet's last stage, raw.
+      keypoints_uv: [B, 21, 2] float64 (x, y) pixels, RHD order (hand3d_tf.keypoints).
+      keypoint_scores: [B, 21] float32 maximum of each upsampled score map (not calibrated).
+      keypoints_xyz: [B, 21, 3] float32 root-relative (palm centre) coordinates in camera
+        axes, scaled so that bone 12->11 has length 1 (facts §3, §6).
+    """
+
+    hand_scoremap: np.ndarray
+    hand_mask: np.ndarray
+    hand_found: np.ndarray
+    center_xy: np.ndarray
+    scale: np.ndarray
+    crop: np.ndarray
+    keypoint_scoremaps: np.ndarray
+    keypoints_uv: np.ndarray
+    keypoint_scores: np.ndarray
+    keypoints_xyz: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.hand_found.shape[0])
+
+    def take(self, index: int) -> HandPoseResult:
+        """The result of one image, batch axis kept (size 1)."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a batch of {len(self)}")
+        sl = slice(index, index + 1) if index != -1 else slice(-1, None)
+        return HandPoseResult(
+            **{f.name: getattr(self, f.name)[sl] for f in dataclasses.fields(self)}
+        )
+
+    def record(self, index: int = 0) -> dict:
+        """A JSON-ready dict of one image's result; non-finite numbers become None.
+
+        Keys: hand_found, center_xy, scale, mask_bbox_xyxy (inclusive pixels or None),
+        keypoint_names, keypoints_uv, keypoint_scores, keypoints_xyz (normalised,
+        root-relative; root = palm centre).
+        """
+        mask = self.hand_mask[index]
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        bbox = (
+            None if rows.size == 0 else [int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])]
+        )
+        return {
+            "hand_found": bool(self.hand_found[index]),
+            "center_xy": _finite_list(self.center_xy[index]),
+            "scale": _finite_list(self.scale[index]),
+            "mask_bbox_xyxy": bbox,
+            "keypoint_names": list(kp.KEYPOINT_NAMES),
+            "keypoint_root": kp.ROOT_PALM,
+            "keypoints_uv": _finite_list(self.keypoints_uv[index]),
+            "keypoint_scores": _finite_list(self.keypoint_scores[index]),
+            "keypoints_xyz": _finite_list(self.keypoints_xyz[index]),
+        }
+
+
+def _finite_list(values):
+    """Nested lists of Python floats with NaN/inf replaced by None (strict JSON)."""
+    array = np.asarray(values, np.float64)
+    if array.ndim == 0:
+        return float(array) if np.isfinite(array) else None
+    return [_finite_list(v) for v in array]
+
+
+# --- input checks and frames ---------------------------------------------------------------
+
+
+def prepare_images(images) -> tuple[np.ndarray, bool]:
+    """Validate images and convert them to uint8 RGB [B, H, W, 3].
+
+    Accepted: uint8 arrays [H, W, 3] or [B, H, W, 3]; grayscale [H, W], [H, W, 1] or
+    [B, H, W, 1] is repeated to RGB; RGBA drops its alpha channel (not composited).
+    Float or other integer images are refused (their value range is ambiguous).
+    Returns (images, was_single_image).
+    """
+    array = np.asarray(images)
+    if array.dtype != np.uint8:
+        raise ValueError(
+            f"images must be uint8 RGB (0..255); received dtype {array.dtype}. Convert float "
+            "images in [0, 1] with (image * 255).round().astype(np.uint8)"
+        )
+    if array.size == 0:
+        raise ValueError(f"images is empty; received shape {array.shape}")
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim not in (3, 4) or array.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            "images must be [H, W], [H, W, C] or [B, H, W, C] with C in (1, 3, 4) "
+            f"(gray, RGB, RGBA); received shape {array.shape}"
+        )
+    single = array.ndim == 3
+    array = array[None] if single else array
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    elif array.shape[-1] == 4:
+        array = array[..., :3]
+    return np.ascontiguousarray(array), single
+
+
+def hand_side_batch(hand_side, batch: int) -> np.ndarray:
+    """ "left" / "right" / a sequence of them / one-hot [2] or [B, 2] -> float32 [B, 2]."""
+    if isinstance(hand_side, str):
+        return np.repeat(kp.hand_side_one_hot(hand_side)[None], batch, axis=0)
+    if (
+        isinstance(hand_side, (list, tuple))
+        and hand_side
+        and all(isinstance(s, str) for s in hand_side)
+    ):
+        sides = np.stack([kp.hand_side_one_hot(s) for s in hand_side])
+    else:
+        try:
+            sides = np.asarray(hand_side, dtype=np.float32)
+        except (TypeError, ValueError):
+            sides = np.zeros((0,), np.float32)  # reported as not one-hot below
+        if sides.shape == (2,):
+            sides = np.repeat(sides[None], batch, axis=0)
+    one_hot = sides.ndim == 2 and sides.shape[1:] == (2,) and np.all((sides == 0) | (sides == 1))
+    if not one_hot or not np.all(sides.sum(axis=-1) == 1):
+        raise ValueError(
+            f"hand_side must be 'left', 'right', a list of them, or one-hot [B, 2] "
+            f"(left = [1, 0]); received {hand_side!r}"
+        )
+    if sides.shape[0] != batch:
+        raise ValueError(f"hand_side has {sides.shape[0]} rows for a batch of {batch} images")
+    return sides.astype(np.float32)
+
+
+def _resize_each(arrays: np.ndarray, hw, interpolation) -> np.ndarray:
+    out = [cv2.resize(a, (int(hw[1]), int(hw[0])), interpolation=interpolation) for a in arrays]
+    return np.stack(out).reshape((len(arrays), int(hw[0]), int(hw[1])) + arrays.shape[3:])
+
+
+def map_points(points_rowcol, from_hw, to_hw) -> np.ndarray:
+    """(row, col) [..., 2] between two frames related by cv2.resize (pixel-centre aligned)."""
+    factor = np.asarray(to_hw, np.float64) / np.asarray(from_hw, np.float64)
+    return (np.asarray(points_rowcol, np.float64) + 0.5) * factor - 0.5
+
+
+# --- the pipeline --------------------------------------------------------------------------
+
+
+class ColorHandPose3D:
+    """HandSegNet + PoseNet + lifting (PosePrior and ViewPointNet) with the original glue.
+
+    Args:
+      handsegnet: Keras model, [B, H, W, 3] pixel/255 - 0.5 -> logits [B, H, W, 2] (or the
+        stride-8 logits, which are then upsampled with the legacy bilinear resize).
+      posenet: Keras model, crop [B, 256, 256, 3] -> [S1, S2, S3] (or S3 alone).
+      lifting: Keras model, [scoremap [B, 32, 32, 21], hand_side [B, 2]] -> dict with "xyz"
+        (and "xyz_canonical", "rotation" for the proposed variant).
+      input_size: (height, width) the networks run at (default 240x320, the released demo).
+        Other images are resized to it with cv2.INTER_LINEAR (the original used PIL
+        bilinear) and every output is mapped back; None runs at each batch's own size.
+      source: free-form description of the weights (written into predict's JSON).
+    """
+
+    def __init__(self, handsegnet, posenet, lifting, input_size=DEFAULT_INPUT_SIZE, source=None):
+        if input_size is not None:
+            if len(tuple(input_size)) != 2 or min(int(v) for v in input_size) < 8:
+                raise ValueError(
+                    f"input_size must be (height, width) >= 8 or None; received {input_size!r}"
+                )
+            input_size = (int(input_size[0]), int(input_size[1]))
+        self.handsegnet, self.posenet, self.lifting = handsegnet, posenet, lifting
+        self.input_size = input_size
+        self.source = dict(source or {"weights": "given models"})
+
+    # --- constructors (import TensorFlow on demand) ---
+
+    @classmethod
+    def from_original_weights(
+        cls, handsegnet_pickle, posenet_pickle, input_size=DEFAULT_INPUT_SIZE
+    ):
+        """Full-size networks with the released TF 1.3 pickles (facts §4)."""
+        from hand3d_tf import models, weights
+
+        for path in (handsegnet_pickle, posenet_pickle):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"weight pickle not found: {path}")
+        nets = [models.HandSegNet(), models.PoseNet(), models.Lifting("proposed")]
+        # run.py loads the HandSegNet file first, then the PoseNet + lifting file, a later
+        # key overwriting an earlier one (facts §4); extra keys are logged, not fatal.
+        merged = weights.load_original_weights(handsegnet_pickle)
+        merged.update(weights.load_original_weights(posenet_pickle))
+        weights.assign_weights(nets, merged, source=f"{handsegnet_pickle} + {posenet_pickle}")
+        source = {
+            "format": "original pickles",
+            "handsegnet": str(handsegnet_pickle),
+            "posenet_lifting": str(posenet_pickle),
+        }
+        return cls(*nets, input_size=input_size, source=source)
+
+    @classmethod
+    def from_weights_dir(cls, path, input_size=DEFAULT_INPUT_SIZE):
+        """The project's own format: handsegnet/posenet/lifting .npz + .json in ``path``."""
+        from hand3d_tf import models, weights
+
+        directory = pathlib.Path(path)
+        missing = [s for s in WEIGHT_STEMS if not (directory / f"{s}.npz").is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"weights directory {directory} lacks {[m + '.npz' for m in missing]}; it must hold "
+                f"{[s + '.npz' for s in WEIGHT_STEMS]} with their .json (hand3d-convert-weights writes them)"
+            )
+        nets, configs = [], {}
+        for stem in WEIGHT_STEMS:
+            values, config = weights.load_weights(directory / stem)
+            net = models.build(stem, config)
+            weights.assign_weights([net], values, source=str(directory / stem))
+            nets.append(net)
+            configs[stem] = config
+        source = {"format": "hand3d_tf", "weights": str(directory), "configs": configs}
+        return cls(*nets, input_size=input_size, source=source)
+
+    @classmethod
+    def from_pretrained(cls, input_size=DEFAULT_INPUT_SIZE):
+        """The bundled default weights in weights/default/ (see weights/README)."""
+        if not DEFAULT_WEIGHTS_DIR.is_dir():
+            raise FileNotFoundError(
+                f"no bundled default weights at {DEFAULT_WEIGHTS_DIR}; use from_weights_dir(DIR) "
+                "or from_original_weights(handsegnet_pickle, posenet_pickle)"
+            )
+        return cls.from_weights_dir(DEFAULT_WEIGHTS_DIR, input_size=input_size)
+
+    # --- stages ---
+
+    def _network_images(self, images: np.ndarray) -> np.ndarray:
+        """uint8 [B, H, W, 3] -> uint8 at the network input size (unchanged if equal)."""
+        if self.input_size is None or images.shape[1:3] == self.input_size:
+            return images
+        return _resize_each(images, self.input_size, cv2.INTER_LINEAR)
+
+    def _segment_network(self, net_images: np.ndarray) -> np.ndarray:
+        logits = _numpy(self.handsegnet(glue.normalize_image(net_images), training=False))
+        if logits.shape[1:3] != net_images.shape[1:3]:  # a stride-8 head: upsample here
+            logits = glue.resize_bilinear_legacy(logits, net_images.shape[1:3])
+        return logits.astype(np.float32, copy=False)
+
+    def segment(self, images) -> np.ndarray:
+        """HandSegNet logits [B, H, W, 2] float32 in the caller's frame (one network call)."""
+        images, single = prepare_images(images)
+        logits = self._segment_network(self._network_images(images))
+        if logits.shape[1:3] != images.shape[1:3]:
+            logits = _resize_each(logits, images.shape[1:3], cv2.INTER_LINEAR)
+        return logits[0] if single else logits
+
+    def pose2d(self, crops) -> np.ndarray:
+        """PoseNet's last stage S3 [B, 32, 32, 21] for crops [B, 256, 256, 3].
+
+        crops: float32 in -0.5...0.5 (as ``HandPoseResult.crop``) or uint8 RGB.
+        """
+        crops = np.asarray(crops)
+        if crops.ndim == 3:
+            crops = crops[None]
+        if crops.ndim != 4 or crops.shape[1:] != (glue.CROP_SIZE, glue.CROP_SIZE, 3):
+            raise ValueError(f"crops must be [B, 256, 256, 3]; received shape {crops.shape}")
+        crops = glue.normalize_image(crops) if crops.dtype == np.uint8 else crops.astype(np.float32)
+        outputs = self.posenet(crops, training=False)
+        last = outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+        return _numpy(last).astype(np.float32, copy=False)
+
+    def lift(self, scoremaps, hand_side="left") -> dict[str, np.ndarray]:
+        """Lifting on raw 32x32 score maps [B, 32, 32, 21] and the hand side.
+
+        Returns NumPy arrays: "xyz" [B, 21, 3] normalised root-relative camera-axis
+        coordinates, plus "xyz_canonical" [B, 21, 3] and "rotation" [B, 3, 3] when the
+        lifting model provides them (the proposed variant).
+        """
+        scoremaps = np.asarray(scoremaps, np.float32)
+        if scoremaps.ndim != 4 or scoremaps.shape[1:] != (
+            glue.SCOREMAP_SIZE,
+            glue.SCOREMAP_SIZE,
+            kp.NUM_KEYPOINTS,
+        ):
+            raise ValueError(f"scoremaps must be [B, 32, 32, 21]; received shape {scoremaps.shape}")
+        sides = hand_side_batch(hand_side, scoremaps.shape[0])
+        outputs = self.lifting([scoremaps, sides], training=False)
+        if not isinstance(outputs, dict):
+            outputs = {"xyz": outputs}
+        result = {
+            name: _numpy(value).astype(np.float32, copy=False) for name, value in outputs.items()
+        }
+        if "xyz" not in result and "local" in result:  # the "local" variants (facts §3)
+            from hand3d_tf import geometry
+
+            result["xyz"] = geometry.bone_relative_inverse(result["local"]).astype(np.float32)
+        if "xyz" not in result:
+            raise ValueError(f"lifting model returned {sorted(result)}; expected an 'xyz' output")
+        return result
+
+    def predict(self, images, hand_side="left") -> HandPoseResult:
+        """The full pipeline on uint8 RGB [H, W, 3] or [B, H, W, 3] images (facts §5).
+
+        hand_side: "left", "right", a list of them, or one-hot [B, 2] (left = [1, 0]).
+        A single image gives a result with batch size 1.
+        """
+        images, _ = prepare_images(images)
+        sides = hand_side_batch(hand_side, images.shape[0])
+        net_images = self._network_images(images)
+        logits = self._segment_network(net_images)
+        loc = glue.locate_hand(logits)
+        crop = glue.crop_hand(glue.normalize_image(net_images), loc.center_rowcol, loc.scale)
+        scoremaps = self.pose2d(crop)
+        xyz = self.lift(scoremaps, sides)["xyz"]
+        crop_rowcol, scores = glue.keypoints_from_scoremaps(scoremaps)
+        keypoints_rowcol = glue.crop_to_image(crop_rowcol, loc.center_rowcol, loc.scale)
+        center_rowcol = loc.center_rowcol.astype(np.float64)
+        scale, mask = loc.scale.astype(np.float64), loc.mask
+        net_hw, hw = net_images.shape[1:3], images.shape[1:3]
+        if net_hw != hw:  # back to the caller's frame
+            keypoints_rowcol = map_points(keypoints_rowcol, net_hw, hw)
+            center_rowcol = map_points(center_rowcol, net_hw, hw)
+            # Crop pixels per caller pixel; geometric mean if the aspect ratio changed.
+            scale = scale * math.sqrt(net_hw[0] * net_hw[1] / (hw[0] * hw[1]))
+            logits = _resize_each(logits, hw, cv2.INTER_LINEAR)
+            mask = _resize_each(mask.astype(np.uint8), hw, cv2.INTER_NEAREST).astype(bool)
+        return HandPoseResult(
+            hand_scoremap=logits,
+            hand_mask=mask,
+            hand_found=loc.hand_found.copy(),
+            center_xy=center_rowcol[:, ::-1].copy(),
+            scale=scale,
+            crop=crop,
+            keypoint_scoremaps=scoremaps,
+            keypoints_uv=keypoints_rowcol[..., ::-1].copy(),
+            keypoint_scores=scores,
+            keypoints_xyz=xyz,
+        )
+
+
+def _numpy(value) -> np.ndarray:
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
