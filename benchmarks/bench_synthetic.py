@@ -1,0 +1,80 @@
+"""Throughput of the synthetic RHD-format generator on ONE core (issue 5: >= 50 samples/s).
+
+    python -m benchmarks.bench_synthetic [--num=200] [--seed=0]
+
+Measures samples/s of generate_sample alone (in memory) and of generate + write (the three
+PNGs per sample; the annotation pickle is written once per split and not counted), after
+``--warmup`` samples that fill the per-process caches. OpenCV is pinned to one thread. The
+line printed last is a markdown table row for benchmarks/RESULTS.md. TF-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+import time
+
+TARGET = 50.0  # samples/s on one core (issue 5)
+
+
+def measure(config, seed: int, num: int, warmup: int, write_dir=None) -> tuple[float, float]:
+    """(wall, cpu) samples/s over ``num`` samples after ``warmup``, optionally writing them.
+
+    The CPU-time rate (this process only) is what one dedicated core would give; the wall
+    rate drops when other jobs share the machine.
+    """
+    from hand3d_tf.data.synthetic.sample import generate_sample
+    from hand3d_tf.data.synthetic.writer import write_sample_files
+
+    for i in range(warmup):
+        generate_sample(config, seed, 10**6 + i)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for i in range(num):
+        sample = generate_sample(config, seed, i)
+        if write_dir is not None:
+            write_sample_files(write_dir, i, sample)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return num / wall, num / cpu
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_synthetic",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--num", type=int, default=200, help="timed samples per measurement")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    import cv2
+
+    cv2.setNumThreads(1)
+    from hand3d_tf.data.synthetic import SyntheticConfig
+
+    config = SyntheticConfig()
+    gen = measure(config, args.seed, args.num, args.warmup)
+    with tempfile.TemporaryDirectory(prefix="hand3d_bench_synthetic_") as tmp:
+        split_dir = pathlib.Path(tmp)
+        for sub in ("color", "mask", "depth"):
+            (split_dir / sub).mkdir()
+        gen_write = measure(config, args.seed, args.num, args.warmup, write_dir=split_dir)
+    for name, (wall, cpu) in (("generate", gen), ("generate+write", gen_write)):
+        verdict = "ok" if cpu >= TARGET else f"BELOW target {TARGET:.0f}"
+        print(f"{name:15s} {cpu:7.1f} samples/s per CPU-second ({verdict}), {wall:7.1f} wall")
+    print(
+        f"| synthetic generator ({config.image_size}x{config.image_size}, {args.num} samples, "
+        f"1 core) | {platform.machine()} {os.cpu_count()} CPU cores, load {os.getloadavg()[0]:.1f} "
+        f"| generate {gen[1]:.0f} / generate+write {gen_write[1]:.0f} samples/s "
+        f"(CPU time; wall {gen[0]:.0f} / {gen_write[0]:.0f}) |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
