@@ -1,0 +1,114 @@
+"""hand3d-make-eval-set: the eval.npz the TF-free benchmark reads, checked field by field
+against an independent NumPy re-derivation from the rendered synthetic samples (facts §6,
+§8.3): hand choice, palm root, bone scale, uv truncation + frame resize, masks, and the
+pooled Gaussian score maps."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.evalset import load_eval_set
+
+NUM = 3
+SEED = 5
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    out = tmp_path_factory.mktemp("evalset") / "eval.npz"
+    cmd = [
+        sys.executable,
+        "-m",
+        "hand3d_tf.cli.make_eval_set",
+        "--dataset=synthetic",
+        f"--num={NUM}",
+        f"--seed={SEED}",
+        f"--output={out}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return load_eval_set(out)
+
+
+def _expected_samples():
+    """The first NUM rendered samples with a visible chosen hand, derived in NumPy."""
+    from hand3d_tf.data.synthetic.config import SyntheticConfig
+    from hand3d_tf.data.synthetic.sample import generate_sample
+
+    out, index = [], 0
+    while len(out) < NUM:
+        s = generate_sample(SyntheticConfig(), SEED, index)
+        index += 1
+        mask = s["mask"]
+        left, right = np.sum((mask > 1) & (mask < 18)), np.sum(mask >= 18)
+        side = 0 if left > right else 1  # ties and no hand -> right (facts §8.3 step 5)
+        sl = slice(21 * side, 21 * side + 21)
+        xyz, uv = s["xyz"][sl].astype(np.float64), np.trunc(s["uv_vis"][sl, :2]).astype(np.float64)
+        vis = s["uv_vis"][sl, 2] > 0.5
+        xyz[0], uv[0] = (xyz[0] + xyz[12]) / 2, (uv[0] + uv[12]) / 2  # palm centre
+        vis[0] = vis[0] | vis[12]
+        if vis.sum() < 1:
+            continue
+        out.append(
+            {"color": s["color"], "mask": mask, "side": side, "xyz": xyz, "uv": uv, "vis": vis}
+        )
+    return out
+
+
+def test_fields_match_numpy_rederivation(made):
+    assert len(made) == NUM and made.input_size == (240, 320)
+    assert made.meta["dataset"] == "synthetic" and made.meta["root"] == "palm"
+    assert made.meta["seed"] == SEED and made.meta["has_mask"] is True
+    for k, s in enumerate(_expected_samples()):
+        frame = cv2.resize(s["color"], (320, 240), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_array_equal(made["images"][k], frame)
+        hands = cv2.resize(
+            (s["mask"] > 1).astype(np.uint8), (320, 240), interpolation=cv2.INTER_NEAREST
+        ).astype(bool)
+        np.testing.assert_array_equal(made["gt_mask"][k], hands)
+        np.testing.assert_array_equal(made["hand_side"][k], np.eye(2)[s["side"]])
+        np.testing.assert_array_equal(made["gt_vis"][k], s["vis"])
+        np.testing.assert_allclose(made["gt_uv"][k], s["uv"] * [1.0, 0.75], atol=1e-4)
+        np.testing.assert_allclose(made["gt_xyz"][k], s["xyz"] - s["xyz"][0], atol=1e-6)
+        scale = np.linalg.norm(s["xyz"][12] - s["xyz"][11])
+        assert made["keypoint_scale"][k] == pytest.approx(scale, rel=1e-5)
+
+
+def test_crop_uv_is_the_frame_uv_scaled_by_crop_scale(made):
+    # Crop coordinates are (uv - centre) * scale + 128, so differences scale by crop_scale.
+    src_uv = made["gt_uv"] / np.float32([1.0, 0.75])
+    d_src = src_uv[:, 1:] - src_uv[:, :1]
+    d_crop = made["crop_uv"][:, 1:] - made["crop_uv"][:, :1]
+    np.testing.assert_allclose(d_crop, d_src * made["crop_scale"][:, None, None], atol=1e-3)
+    assert np.all((made["crops"] >= -0.5) & (made["crops"] <= 0.5))
+
+
+def test_scoremaps_are_pooled_gaussians_of_the_crop_uv(made):
+    rows, cols = np.mgrid[0:256, 0:256].astype(np.float64)
+    for k in range(NUM):
+        maps = np.zeros((256, 256, 21))
+        for j in range(21):
+            c, r = np.trunc(made["crop_uv"][k, j].astype(np.float64))
+            if made["gt_vis"][k, j] and 0 < r < 255 and 0 < c < 255:
+                maps[..., j] = np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / 25.0**2)
+        pooled = maps.reshape(32, 8, 32, 8, 21).mean(axis=(1, 3))
+        np.testing.assert_allclose(made["scoremaps"][k], pooled, atol=2e-6)
+    assert made["scoremaps"].max() > 0.5  # at least one visible keypoint inside a crop
+
+
+def test_usage_errors(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "hand3d_tf.cli.make_eval_set",
+        "--dataset=rhd",
+        f"--output={tmp_path / 'x.npz'}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "--dataset=rhd needs --data_dir" in proc.stderr
+    assert not (tmp_path / "x.npz").exists()
