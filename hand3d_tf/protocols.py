@@ -15,11 +15,17 @@ or a batch), calls ``predictor(sample)`` and returns an :class:`EvalSummary`.
 uv is (x = column, y = row). Batched samples add a leading B to every array. Keypoint 0 of
 the ground truth is converted to ``config.root`` with ``evaluation.set_root`` (from what the
 reader delivers, ``config.gt_index0``); 3-D protocols use ``evaluation.align_3d``.
+
+``hand3d_tf.evaluation_inputs`` wires these protocols to the datasets and the networks;
+this module also evaluates stored predictions files and writes the report (JSON + PCK PNG)
+that hand3d-evaluate prints.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import pathlib
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -39,6 +45,9 @@ KEY_UV_CROP = "keypoints_uv_crop"
 KEY_XYZ = "keypoints_xyz"
 KEY_VIS = "keypoint_vis"
 KEY_CROP_SCALE = "crop_scale"
+# Stored predictions (hand3d-evaluate --predictions): 2d px, 3d m root-relative, 3d_normed.
+PREDICTION_KINDS = ("2d", "3d", "3d_normed")
+CHUNK = 256  # samples per feed() when evaluating a predictions file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +58,8 @@ class ProtocolConfig:
     or "wrist" to reproduce eval2d's Table 1 setting); gt_index0: what keypoint 0 of the
     samples is ("wrist": raw RHD, the default; "palm": STB and palm-setting readers — getting
     this wrong silently averages the palm with keypoint 12); preset: (lo, hi, steps)
-    or None for PRESET_2D / PRESET_3D; max_samples: stop after this many predictor calls.
+    or None for PRESET_2D / PRESET_3D; max_samples: stop after this many hands (a batch
+    of B counts B; the last batch is cut to fit).
     """
 
     root: str = kp.ROOT_PALM
@@ -106,14 +116,35 @@ def prepare(protocol: str, sample: dict, prediction, config: ProtocolConfig):
     return ev.align_3d(gt, vis, pred, root=config.root, gt_index0=config.gt_index0)
 
 
+def num_samples_in(protocol: str, sample: dict) -> int | None:
+    """B for a batched sample, None for a single hand (from its vis or ground-truth key)."""
+    gt_key = {POSE2D_GT_CROP: KEY_UV_CROP, POSE2D_FULL: KEY_UV}.get(protocol, KEY_XYZ)
+    if KEY_VIS in sample:
+        arr, single_ndim = np.asarray(sample[KEY_VIS]), 1
+    else:
+        arr, single_ndim = np.asarray(_get(sample, gt_key, protocol)), 2
+    return None if arr.ndim == single_ndim else int(arr.shape[0])
+
+
+def _head(sample: dict, batch: int, n: int) -> dict:
+    """The first n samples of a batch of ``batch`` (arrays with another length stay)."""
+    return {
+        k: v[:n] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == batch else v
+        for k, v in sample.items()
+    }
+
+
 def run_protocol(
     protocol: str,
     samples_iterable: Iterable[dict],
     predictor: Callable[[dict], np.ndarray],
     config: ProtocolConfig | None = None,
+    total: int | None = None,
 ) -> ev.EvalSummary:
     """Evaluate ``predictor`` on ``samples_iterable`` with one of :data:`PROTOCOLS`.
 
+    Items are single hands or batches (one predictor call each); ``config.max_samples``
+    counts hands and cuts the last batch to fit; ``total`` (hands) sizes the progress bar.
     Returns the summary in the protocol's native unit (px, or m for the 3-D protocols; use
     ``summary.in_units(1000)`` for mm).
     """
@@ -121,11 +152,118 @@ def run_protocol(
     config = config or ProtocolConfig()
     from tqdm import tqdm
 
+    limit = config.max_samples
+    if limit is not None:
+        total = limit if total is None else min(total, limit)
     evaluator = ev.KeypointEvaluator()
-    for i, sample in enumerate(
-        tqdm(samples_iterable, desc=protocol, disable=not config.progress, unit="sample")
-    ):
-        if config.max_samples is not None and i >= config.max_samples:
-            break
-        evaluator.feed(*prepare(protocol, sample, predictor(sample), config))
+    seen = 0
+    with tqdm(total=total, desc=protocol, disable=not config.progress, unit="sample") as bar:
+        for sample in samples_iterable:
+            if limit is not None and seen >= limit:
+                break
+            batch = num_samples_in(protocol, sample)
+            count = 1 if batch is None else batch
+            if limit is not None and seen + count > limit:
+                count = limit - seen
+                sample = _head(sample, batch, count)
+            evaluator.feed(*prepare(protocol, sample, predictor(sample), config))
+            seen += count
+            bar.update(count)
     return evaluator.summary(*(config.preset or default_preset(protocol)))
+
+
+# --- stored predictions and the report -------------------------------------------------
+
+
+def load_predictions(path) -> dict:
+    """Read a predictions npz: gt [N, 21, D], vis [N, 21], pred [N, 21, D], kind, gt_index0?"""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"predictions file not found: {path}")
+    with np.load(path, allow_pickle=False) as f:
+        data = {k: f[k] for k in f.files}
+    missing = [k for k in ("gt", "vis", "pred", "kind") if k not in data]
+    if missing:
+        raise ValueError(f"{path} lacks arrays {missing}; it has {sorted(data)}")
+    data["kind"] = str(data["kind"])
+    if data["kind"] not in PREDICTION_KINDS:
+        raise ValueError(
+            f"{path}: kind must be one of {PREDICTION_KINDS}; received {data['kind']!r}"
+        )
+    if "gt_index0" in data:
+        data["gt_index0"] = str(data["gt_index0"])
+    return data
+
+
+def evaluate_predictions(data: dict, root: str, default_gt_index0: str, progress: bool = True):
+    """EvalSummary (px or m) of stored predictions (:func:`load_predictions`).
+
+    kind "2d" / "3d": gt and pred already in one frame (px / m, root-relative for 3d);
+    keypoint 0 is re-rooted only if the file names ``gt_index0``. kind "3d_normed": gt in
+    camera metres, pred scale-normalised; aligned with ``evaluation.align_3d`` using
+    ``root`` and ``gt_index0`` (file key, else ``default_gt_index0``).
+    """
+    from tqdm import tqdm
+
+    gt, vis, pred = data["gt"], data["vis"], data["pred"]
+    if gt.ndim == 2:
+        gt, vis, pred = gt[None], np.asarray(vis)[None], pred[None]
+    kind = data["kind"]
+    gt_index0 = data.get("gt_index0")
+    evaluator = ev.KeypointEvaluator()
+    for start in tqdm(range(0, gt.shape[0], CHUNK), desc="evaluate", disable=not progress):
+        sl = slice(start, start + CHUNK)
+        g, v, p = gt[sl], vis[sl], pred[sl]
+        if kind == "3d_normed":
+            g, v, p = ev.align_3d(g, v, p, root=root, gt_index0=gt_index0 or default_gt_index0)
+        elif gt_index0 is not None:
+            g, v = ev.set_root(g, v, root, gt_index0)
+            if kind == "3d":  # keep both root-relative after re-rooting the ground truth
+                g = g - g[:, :1]
+        evaluator.feed(g, v, p)
+    return evaluator.summary(*(ev.PRESET_2D if kind == "2d" else ev.PRESET_3D))
+
+
+def write_report(
+    summary: ev.EvalSummary, kind: str, name: str, output_dir, meta: dict, reference=None
+):
+    """Print the numbers, write <name>.json and <name>_pck.png; returns (json, png) paths.
+
+    kind "2d" reports px; otherwise mm, plus eval_full's sub-range AUC from threshold
+    index 8 (21.05-50 mm, facts §7). reference="stb" adds Zhang et al.'s STB curves.
+    """
+    from hand3d_tf import plots
+
+    is_3d = kind != "2d"
+    unit = "mm" if is_3d else "px"
+    shown = summary.in_units(ev.METRES_TO_MM) if is_3d else summary
+    result = {"name": name, "kind": kind, "unit": unit, **meta, **shown.to_dict()}
+    lines = [
+        f"{name}: {summary.num_samples} samples ({summary.num_invalid} non-finite predictions)",
+        f"  EPE mean   {shown.epe_mean:.3f} {unit}",
+        f"  EPE median {shown.epe_median:.3f} {unit} (mean of per-keypoint medians)",
+        f"  AUC        {shown.auc:.3f} ({shown.thresholds[0]:g}-{shown.thresholds[-1]:g} {unit})",
+    ]
+    if is_3d:
+        start = ev.STB_SUBRANGE_START
+        result["auc_subrange"] = shown.auc_between(start)
+        result["auc_subrange_from_mm"] = float(shown.thresholds[start])
+        lines.append(
+            f"  AUC        {result['auc_subrange']:.3f} ({shown.thresholds[start]:.2f}-"
+            f"{shown.thresholds[-1]:g} mm, eval_full's sub-range)"
+        )
+    print("\n".join(lines))
+    out = pathlib.Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / f"{name}.json"
+    json_path.write_text(json.dumps(result, indent=2))
+    title = f"{name} ({meta['dataset']})" if "dataset" in meta else name
+    png_path = plots.plot_pck(
+        {name: (shown.thresholds, shown.pck_curve)},
+        out / f"{name}_pck.png",
+        unit=unit,
+        title=title,
+        reference=reference,
+    )
+    print(f"wrote {json_path} and {png_path}")
+    return json_path, png_path

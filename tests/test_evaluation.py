@@ -242,7 +242,7 @@ def test_cli_predictions_2d_and_3d_normed(ref, camera_hands, tmp_path):
 @pytest.mark.parametrize(
     "argv,match",
     [
-        (["--protocol=full3d", "--dataset=stb"], "not wired yet"),
+        (["--protocol=full3d", "--dataset=stb"], "needs --data_dir"),
         (["--protocol=eval9d"], "--protocol must be one of"),
         (["--protocol=full3d", "--dataset=nyu"], "--dataset must be one of"),
         (["--root=elbow", "--protocol=full3d"], "--root must be one of"),

@@ -1,0 +1,344 @@
+"""Datasets -> protocol samples, weights -> predictors: the inputs of hand3d-evaluate.
+
+The four protocols of :mod:`hand3d_tf.protocols` wired to the readers of
+:mod:`hand3d_tf.data` and to the networks, as the original's scripts did (facts §7):
+
+| protocol | script | network input | ground truth | networks |
+|---|---|---|---|---|
+| pose2d_gt_crop | eval2d_gt_cropped | the ground-truth 256x256 hand crop | uv in the crop, / crop scale | PoseNet |
+| pose2d_full | eval2d | the frame resized to 240x320 (legacy bilinear) | uv scaled alike (v x 0.75 for RHD) | HandSegNet + PoseNet |
+| lifting3d | eval3d | ground-truth score maps (256, sigma 25, avg-pooled to 32) + GT hand side | palm-relative xyz, all 21 counted | a lifting variant |
+| full3d | eval_full | the frame resized to 240x320 + GT hand side | palm-relative xyz, STB visibility | all three |
+
+Every sample is a NumPy batch from ``data.pipelines.evaluation_dataset`` (no noise, palm
+at index 0; ``pose2d_full --root=wrist`` reads with ``use_wrist_coord=True`` instead, the
+eval2d setting behind the paper's Table 1), and every predictor makes one network call per
+batch. Root and scale of the 3-D prediction always come from the ground truth.
+
+TF-free at import: TensorFlow comes in with the data pipeline and the networks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from hand3d_tf import glue
+from hand3d_tf import keypoints as kp
+from hand3d_tf import protocols as pr
+from hand3d_tf.pipeline import DEFAULT_WEIGHTS_DIR, ColorHandPose3D
+
+DATASETS = ("rhd", "stb", "synthetic")
+SPLITS = ("training", "evaluation")
+# eval2d and eval_full feed HandSegNet 240x320 frames (facts §7; RHD 320x320 squeezed).
+EVAL_FRAME_HW = (240, 320)
+DEFAULT_BATCH_SIZE = 8
+# What keypoint 0 of each dataset's raw annotation is (facts §8.1, §8.4).
+DATASET_GT_INDEX0 = {"rhd": kp.ROOT_WRIST, "stb": kp.ROOT_PALM, "synthetic": kp.ROOT_WRIST}
+NETS_NEEDED = {
+    pr.POSE2D_GT_CROP: ("posenet",),
+    pr.POSE2D_FULL: ("handsegnet", "posenet"),
+    pr.LIFTING3D: ("lifting",),
+    pr.FULL3D: ("handsegnet", "posenet", "lifting"),
+}
+# Fields of an evaluation_dataset batch each protocol keeps (network inputs + ground truth;
+# xyz_normed / keypoint_scale let an oracle predictor be written in tests).
+SAMPLE_KEYS = {
+    pr.POSE2D_GT_CROP: ("image_crop", pr.KEY_UV_CROP, pr.KEY_VIS, pr.KEY_CROP_SCALE),
+    pr.POSE2D_FULL: ("image", pr.KEY_UV, pr.KEY_VIS),
+    pr.LIFTING3D: ("scoremap_pooled", "hand_side", pr.KEY_XYZ, pr.KEY_VIS, "xyz_normed",
+                   "keypoint_scale"),
+    pr.FULL3D: ("image", "hand_side", pr.KEY_XYZ, pr.KEY_VIS, "xyz_normed", "keypoint_scale"),
+}  # fmt: skip
+# = models.configs.LIFTING_VARIANTS (facts §3), repeated so this module imports no TF.
+LIFTING_VARIANTS = ("proposed", "direct", "bottleneck", "local", "local_w_xyz_loss")
+_SCOPES = {"handsegnet": ("HandSegNet/",), "posenet": ("PoseNet2D/",),
+           "lifting": ("PosePrior/", "ViewpointNet/")}  # fmt: skip
+
+
+def _choice(name: str, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}; received {value!r}")
+    return value
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def open_source(dataset: str, data_dir, split: str = "evaluation"):
+    """The :class:`~hand3d_tf.data.samples.Source` of ``dataset`` at ``data_dir``.
+
+    rhd / synthetic: an RHD-layout root (``<split>/anno_<split>.pickle``, what
+    hand3d-make-synthetic writes) or an ``rhd_<split>.bin`` record file (facts §8.2).
+    stb: an STB root (``labels/``, ``images/``; sequences B1Counting + B1Random) or
+    ``stb_eval.bin`` (facts §8.4); only split "evaluation" exists. Missing or empty data
+    raise FileNotFoundError / ValueError naming the path.
+    """
+    from hand3d_tf.data import records
+    from hand3d_tf.data.samples import build_source
+
+    _choice("dataset", dataset, DATASETS)
+    _choice("split", split, SPLITS)
+    if not data_dir:
+        raise ValueError(f"a data directory (or record file) is needed for dataset {dataset!r}")
+    path = os.fspath(data_dir)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{dataset} data not found: {path}")
+    if dataset == "stb":
+        if split != "evaluation":
+            raise ValueError(
+                f"STB has only the split 'evaluation' (facts §8.4); received {split!r}"
+            )
+        if os.path.isfile(path):
+            return build_source(records.read_stb_records(path))
+        from hand3d_tf.data.stb import STBReader
+
+        return build_source(STBReader(path))
+    if os.path.isfile(path):
+        return build_source(records.read_rhd_records(path))
+    from hand3d_tf.data.rhd import RHDReader
+
+    return build_source(RHDReader(path, split))
+
+
+def take(source, max_samples: int | None):
+    """The first ``max_samples`` samples of a Source (all when None), without reading pixels."""
+    if max_samples is None or max_samples >= len(source):
+        return source
+    if max_samples < 1:
+        raise ValueError(f"max_samples must be >= 1 or None; received {max_samples}")
+    n = int(max_samples)
+
+    def head(value):
+        return None if value is None else value[:n]
+
+    return dataclasses.replace(
+        source,
+        **{k: head(getattr(source, k)) for k in ("xyz", "uv", "vis", "K", "ids", "hand_side")},
+        image_paths=head(source.image_paths),
+        mask_paths=head(source.mask_paths),
+    )
+
+
+def data_settings(protocol: str, dataset: str, root: str) -> tuple[bool, str]:
+    """(use_wrist_coord for the reader, what keypoint 0 of the samples then is).
+
+    Only pose2d_full accepts root "wrist" (eval2d's Table 1 setting, README known issue 1):
+    the other protocols build their crops and score maps around the palm, as the original.
+    """
+    pr.check_protocol(protocol)
+    _choice("root", root, kp.ROOTS)
+    if root == kp.ROOT_PALM:
+        return False, kp.ROOT_PALM
+    if protocol != pr.POSE2D_FULL:
+        raise ValueError(
+            f"root 'wrist' is only supported by protocol {pr.POSE2D_FULL!r} (eval2d's Table 1 "
+            f"setting); {protocol!r} compares against the palm, the networks' root"
+        )
+    if DATASET_GT_INDEX0[dataset] == kp.ROOT_PALM:
+        raise ValueError(f"dataset {dataset!r} has no wrist keypoint (keypoint 0 is the palm)")
+    return True, kp.ROOT_WRIST
+
+
+def to_eval_frame(sample: dict, hw=EVAL_FRAME_HW) -> dict:
+    """Resize ``image`` [B, H, W, 3] to ``hw`` with TF1's legacy bilinear resize (as the
+    original's readers / scripts) and scale ``keypoints_uv`` alike: u x W'/W, v x H'/H."""
+    out = dict(sample)
+    src_hw = sample["image"].shape[1:3]
+    if tuple(src_hw) != tuple(hw):
+        out["image"] = glue.resize_bilinear_legacy(sample["image"], hw)
+    if pr.KEY_UV in sample:
+        factor = np.array([hw[1] / src_hw[1], hw[0] / src_hw[0]])  # (u, v), as eval2d
+        out[pr.KEY_UV] = np.asarray(sample[pr.KEY_UV], np.float64) * factor
+    return out
+
+
+def protocol_samples(
+    protocol: str, dataset: str, source, root: str = kp.ROOT_PALM, batch_size: int = 8
+) -> tuple[Iterator[dict], str]:
+    """(iterator of NumPy sample batches with :data:`SAMPLE_KEYS`, gt_index0 of them)."""
+    from hand3d_tf.data import pipelines as pl
+
+    use_wrist, gt_index0 = data_settings(protocol, dataset, root)
+    name = "full_stb_eval" if dataset == "stb" else "posenet_rhd_eval"
+    cfg = pl.preset(name, batch_size=int(batch_size), use_wrist_coord=use_wrist)
+    ds = pl.evaluation_dataset(source, cfg)
+    keys = SAMPLE_KEYS[protocol]
+
+    def batches():
+        for batch in ds.as_numpy_iterator():
+            sample = {k: batch[k] for k in keys}
+            if protocol in (pr.POSE2D_FULL, pr.FULL3D):
+                sample = to_eval_frame(sample)
+            yield sample
+
+    return batches(), gt_index0
+
+
+# --- networks ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsSpec:
+    """Where the weights come from: our own folder, or the released pickles (facts §4).
+
+    weights_dir: handsegnet / posenet / lifting .npz + .json (hand3d-convert-weights);
+    None with no pickle = the bundled weights/default. Pickles: handsegnet_pickle
+    (handsegnet-rhd), posenet_pickle (posenet-rhd-stb or posenet3d-*, which also hold the
+    proposed lifting), lifting_pickle (lifting-<variant>). lifting_variant: checked against
+    a folder's lifting.json; for pickles it defaults to the file name, then the keys.
+    """
+
+    weights_dir: str | None = None
+    handsegnet_pickle: str | None = None
+    posenet_pickle: str | None = None
+    lifting_pickle: str | None = None
+    lifting_variant: str | None = None
+
+    def __post_init__(self):
+        if self.lifting_variant is not None:
+            _choice("lifting_variant", self.lifting_variant, LIFTING_VARIANTS)
+        if self.weights_dir and self.pickles:
+            raise ValueError("give either a weights directory or released pickles, not both")
+
+    @property
+    def pickles(self) -> dict:
+        names = ("handsegnet", "posenet", "lifting")
+        paths = (self.handsegnet_pickle, self.posenet_pickle, self.lifting_pickle)
+        return {n: p for n, p in zip(names, paths) if p}
+
+
+def infer_lifting_variant(path, keys) -> str:
+    """Lifting variant of a pickle: from a lifting-<variant>.pickle name, else the keys."""
+    match = re.fullmatch(r"lifting-(.+)\.pickle", pathlib.Path(path).name)
+    if match and match.group(1) in LIFTING_VARIANTS:
+        return match.group(1)
+    if "PosePrior/fc_bottleneck/weights" in keys:
+        return "bottleneck"
+    if any(k.startswith("ViewpointNet/") for k in keys):
+        return "proposed"
+    raise ValueError(
+        f"cannot tell the lifting variant of {path} (direct / local / local_w_xyz_loss share "
+        f"their keys); give the lifting variant, one of {LIFTING_VARIANTS}"
+    )
+
+
+def _nets_from_dir(needed, spec: WeightsSpec) -> tuple[dict, dict]:
+    from hand3d_tf import models, weights
+
+    directory = pathlib.Path(spec.weights_dir or DEFAULT_WEIGHTS_DIR)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"weights directory not found: {directory} (give a weights directory written by "
+            "hand3d-convert-weights, or the released pickles)"
+        )
+    nets, configs = {}, {}
+    for net in needed:
+        values, config = weights.load_weights(directory / net)
+        if net == "lifting" and spec.lifting_variant:
+            variant = (config or {}).get("variant", "proposed")
+            if variant != spec.lifting_variant:
+                raise ValueError(
+                    f"{directory / 'lifting.json'} holds variant {variant!r}, not the requested "
+                    f"{spec.lifting_variant!r}"
+                )
+        nets[net] = models.build(net, config)
+        weights.assign_weights(nets[net], values, source=str(directory / f"{net}.npz"))
+        configs[net] = config
+    return nets, {"format": "hand3d_tf", "weights": str(directory), "configs": configs}
+
+
+def _nets_from_pickles(needed, spec: WeightsSpec, protocol: str) -> tuple[dict, dict]:
+    from hand3d_tf import models, weights
+
+    paths = dict(spec.pickles)
+    if "lifting" in needed and "lifting" not in paths and "posenet" in paths:
+        paths["lifting"] = paths["posenet"]  # the posenet3d files hold the lifting too
+    missing = [n for n in needed if n not in paths]
+    if missing:
+        raise ValueError(
+            f"protocol {protocol!r} needs {[f'{n}_pickle' for n in missing]} "
+            f"(networks {list(needed)})"
+        )
+    loaded: dict[str, dict] = {}
+    nets, source = {}, {"format": "original pickles"}
+    for net in needed:
+        path = paths[net]
+        if path not in loaded:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"weight pickle not found: {path}")
+            loaded[path] = weights.load_original_weights(path)
+        # Only the net's own scopes, like the original's exclusion lists (facts §4).
+        values = {k: v for k, v in loaded[path].items() if k.startswith(_SCOPES[net])}
+        config = None
+        if net == "lifting":
+            variant = spec.lifting_variant or infer_lifting_variant(path, values)
+            config = {"variant": variant}
+            source["lifting_variant"] = variant
+        nets[net] = models.build(net, config)
+        weights.assign_weights(nets[net], values, source=str(path))
+        source[net] = str(path)
+    return nets, source
+
+
+def load_pipeline(protocol: str, spec: WeightsSpec) -> ColorHandPose3D:
+    """A ColorHandPose3D holding the networks ``protocol`` needs (others None).
+
+    Raises FileNotFoundError (missing file), ValueError (a missing pickle, a variant
+    mismatch) or weights.WeightMismatchError (weights that do not fit the net).
+    """
+    needed = NETS_NEEDED[pr.check_protocol(protocol)]
+    if spec.pickles:
+        nets, source = _nets_from_pickles(needed, spec, protocol)
+    else:
+        nets, source = _nets_from_dir(needed, spec)
+    return ColorHandPose3D(
+        nets.get("handsegnet"), nets.get("posenet"), nets.get("lifting"), None, source
+    )
+
+
+# --- predictors ----------------------------------------------------------------------------
+
+
+def run_pipeline(pipe: ColorHandPose3D, images, hand_side=None):
+    """ColorHandPose3D.predict on normalised frames, in their own frame (no resize).
+
+    images: [B, H, W, 3] float32 in -0.5...0.5 (the evaluation readers' float frames, so
+    no uint8 rounding after the legacy resize). Same glue and networks as
+    ``ColorHandPose3D.predict``. Returns (uv [B, 21, 2] px, xyz_normed [B, 21, 3] or None
+    when ``hand_side`` is None).
+    """
+    images = np.asarray(images, np.float32)
+    logits = np.asarray(pipe.handsegnet(images, training=False), np.float32)
+    if logits.shape[1:3] != images.shape[1:3]:  # a stride-8 head: upsample here
+        logits = glue.resize_bilinear_legacy(logits, images.shape[1:3])
+    loc = glue.locate_hand(logits)
+    crop = glue.crop_hand(images, loc.center_rowcol, loc.scale)
+    scoremaps = pipe.pose2d(crop)
+    crop_rowcol, _ = glue.keypoints_from_scoremaps(scoremaps)
+    uv = glue.crop_to_image(crop_rowcol, loc.center_rowcol, loc.scale)[..., ::-1]
+    xyz = None if hand_side is None else pipe.lift(scoremaps, hand_side)["xyz"]
+    return uv, xyz
+
+
+def crop_keypoints_uv(pipe: ColorHandPose3D, crops) -> np.ndarray:
+    """PoseNet uv [B, 21, 2] in the 256 crop: argmax of the legacy-upsampled S3 (facts §5)."""
+    rowcol, _ = glue.keypoints_from_scoremaps(pipe.pose2d(crops))
+    return rowcol[..., ::-1].astype(np.float64)
+
+
+def make_predictor(protocol: str, pipe: ColorHandPose3D) -> Callable[[dict], np.ndarray]:
+    """predictor(sample batch) -> what :func:`protocols.prepare` expects for ``protocol``."""
+    pr.check_protocol(protocol)
+    if protocol == pr.POSE2D_GT_CROP:
+        return lambda s: crop_keypoints_uv(pipe, s["image_crop"])
+    if protocol == pr.POSE2D_FULL:
+        return lambda s: run_pipeline(pipe, s["image"])[0]
+    if protocol == pr.LIFTING3D:  # lift() turns the local variants' output into xyz
+        return lambda s: pipe.lift(s["scoremap_pooled"], s["hand_side"])["xyz"]
+    return lambda s: run_pipeline(pipe, s["image"], s["hand_side"])[1]
