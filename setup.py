@@ -33,7 +33,7 @@ setup(
     packages=find_packages(include=["hand3d_tf", "hand3d_tf.*", "benchmarks", "benchmarks.*"]),
     python_requires=">=3.9",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8"], "tensorboard": ["tensorboard>=2.21,<2.22"]},
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
     include_package_data=True,
 )

@@ -1,0 +1,461 @@
+"""The training library and hand3d-train (hand3d_tf/training, hand3d_tf/cli/train.py).
+
+Every run is a --smoke-sized net (width 1/16, 64-pixel images, 4 samples), so each train()
+call costs about two seconds, mostly tracing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hand3d_tf.training import checkpoints as ckpt
+from hand3d_tf.training import inputs, presets
+from hand3d_tf.training.smoke_data import smoke_arrays
+from hand3d_tf.training.trainer import NonFiniteLossError, OutputDirError, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def smoke(net, out, **overrides):
+    values = dict(output_dir=str(out), progress=False)
+    values.update(overrides)
+    variant = overrides.get("lifting_variant", "proposed")
+    return presets.make_config(
+        presets.default_preset(net, "synthetic", variant), smoke=True, **values
+    )
+
+
+def arrays(config):
+    """In-memory smoke data (no pipelines): the fastest TrainData for a config."""
+    x, y, truth = smoke_arrays(config.net, 4, config.image_size, config.seed)
+    return inputs.array_data(x, y, truth, config.batch_size, config.seed)
+
+
+def fast(config, **kwargs):
+    return train(config, data=arrays(config), **kwargs)
+
+
+def event_tags(folder) -> set:
+    tags = set()
+    for name in os.listdir(folder):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+            tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+@pytest.fixture
+def restore_determinism():
+    from tensorflow.python.framework import config as tf_config
+
+    was = tf_config.is_op_determinism_enabled()
+    yield
+    if not was:
+        tf_config.disable_op_determinism()
+
+
+# ------------------------------------------------------------------ smoke runs
+@pytest.mark.parametrize("net", ["handsegnet", "posenet", "lifting"])
+def test_smoke_run_lowers_loss_and_writes_everything(net, tmp_path):
+    from hand3d_tf import models, weights
+
+    result = train(smoke(net, tmp_path))
+    assert result.step == 6 and len(result.losses) == 6
+    # Overfitting the same 4 samples: the loss on them (inference mode) must drop.
+    assert result.probe_loss_end < 0.99 * result.probe_loss_start, result
+    steps = [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")]
+    assert steps == [3, 6]
+    tags = event_tags(tmp_path / "logs")
+    image_tag = {"handsegnet": "hand_probability", "posenet": "scoremap_pred",
+                 "lifting": "input_scoremap"}[net]  # fmt: skip
+    assert {"loss/loss", "learning_rate", image_tag} <= tags
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["train"]["net"] == net and saved["model"]["config"]["width"] == 0.0625
+    evaluation = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert (tmp_path / "eval" / "eval.png").stat().st_size > 1000
+    key = "hand_iou" if net == "handsegnet" else "auc"
+    assert key in evaluation and evaluation["net"] == net
+    # The exported weights rebuild the same network.
+    arrays, config = weights.load_weights(result.weights_path)
+    rebuilt = models.build(net, config)
+    weights.assign_weights(rebuilt, arrays)
+    for a, b in zip(rebuilt.get_weights(), result.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ resume
+def test_kill_and_resume_reaches_the_same_weights(tmp_path, restore_determinism):
+    common = dict(
+        num_steps=6,
+        checkpoint_every=2,
+        learning_rates=(2e-3, 5e-4),
+        lr_boundaries=(3,),
+        deterministic=True,
+        evaluate=False,
+        image_every=100,
+    )
+    whole = fast(smoke("handsegnet", tmp_path / "whole", **common))
+
+    def crash(step, _):
+        if step == 5:
+            raise RuntimeError("simulated kill at step 5")
+
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        fast(smoke("handsegnet", tmp_path / "split", **common), on_step=crash)
+    # Killed after step 5: the last checkpoint is step 4 (at most checkpoint_every lost).
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "split" / "checkpoints")] == [2, 4]
+    resumed = fast(smoke("handsegnet", tmp_path / "split", resume=True, **common))
+    assert resumed.start_step == 4 and resumed.step == 6
+    # Same batches, same learning rate (the schedule crossed its boundary before the kill).
+    np.testing.assert_allclose(resumed.losses, whole.losses[4:], rtol=1e-6)
+    for a, b in zip(resumed.model.get_weights(), whole.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_resumed_pipeline_stream_continues_the_uninterrupted_one(tmp_path):
+    # Deterministic mode: the stream from step k is the stream from 0 without k batches.
+    config = smoke("lifting", tmp_path, deterministic=True, num_samples=3, batch_size=2)
+    data = inputs.smoke_data(config)
+    from_zero = list(data.train(0).take(4).as_numpy_iterator())
+    from_two = list(data.train(2).take(2).as_numpy_iterator())
+    for (x0, y0), (x2, y2) in zip(from_zero[2:], from_two):
+        for key in x0:
+            np.testing.assert_array_equal(x0[key], x2[key])
+        np.testing.assert_array_equal(y0["xyz_normed"], y2["xyz_normed"])
+
+
+def test_ctrl_c_writes_a_checkpoint_of_the_current_step(tmp_path):
+    def interrupt(step, _):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    config = smoke("lifting", tmp_path, num_steps=6, checkpoint_every=5, evaluate=False)
+    with pytest.raises(KeyboardInterrupt):
+        fast(config, on_step=interrupt)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2]
+
+
+def test_interrupted_checkpoint_write_leaves_previous_loadable(tmp_path, monkeypatch):
+    value = tf.Variable([1.0, 2.0])
+    checkpoint = tf.train.Checkpoint(v=value)
+    manager = ckpt.CheckpointManager(str(tmp_path), checkpoint, keep=2)
+    first = manager.save(1, {"note": "good"})
+    value.assign([5.0, 6.0])
+    real_write = tf.train.Checkpoint.write
+
+    def dies_midway(self, prefix, *args, **kwargs):
+        real_write(self, prefix, *args, **kwargs)
+        data = [f for f in os.listdir(os.path.dirname(prefix)) if ".data-" in f][0]
+        with open(os.path.join(os.path.dirname(prefix), data), "r+b") as f:
+            f.truncate(3)  # half-written data file
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(tf.train.Checkpoint, "write", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        manager.save(2)
+    monkeypatch.setattr(tf.train.Checkpoint, "write", real_write)
+    # A hard kill would also leave its temporary folder behind: never read, later removed.
+    os.makedirs(tmp_path / ".tmp-ckpt-00000003-dead")
+    assert manager.latest() == first
+    assert manager.restore()["note"] == "good"
+    np.testing.assert_array_equal(value.numpy(), [1.0, 2.0])
+    manager.save(4)
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
+    assert [s for s, _ in manager.checkpoints()] == [1, 4]
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    config = smoke("lifting", tmp_path, checkpoint_every=2, evaluate=False)
+    x, y, truth = smoke_arrays("lifting", 4)
+    bad = {k: np.full_like(v, np.nan) for k, v in y.items()}
+
+    def stream(start_step):  # three good batches, then NaN targets
+        good = inputs.array_stream(x, y, 4, 0, start_step).take(max(0, 3 - start_step))
+        return good.concatenate(inputs.array_stream(x, bad, 4, 0))
+
+    data = inputs.TrainData(train=stream, evaluation=None, num_train=4, description="nan")
+    with pytest.raises(NonFiniteLossError, match="at step 4") as err:
+        train(config, data=data)
+    assert err.value.step == 4 and err.value.last_checkpoint.endswith("ckpt-00000002")
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2]
+
+
+@pytest.mark.parametrize("variant", ["bottleneck", "local_w_xyz_loss"])
+def test_other_lifting_variants_train(variant, tmp_path):
+    config = smoke("lifting", tmp_path, lifting_variant=variant, num_steps=2, progress=False)
+    result = fast(config)
+    assert all(np.isfinite(result.losses)) and result.evaluation["unit"] == "mm"
+    names = {layer.name for layer in result.model.layers}
+    assert ("fc_bottleneck" in names) == (variant == "bottleneck")
+
+
+# ------------------------------------------------------------------ scale out
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from hand3d_tf.training.presets import make_config
+    from hand3d_tf.training.strategy import make_strategy
+    from hand3d_tf.training.trainer import train
+    cfg = make_config("posenet_synthetic_compact", smoke=True, strategy="mirrored", num_steps=2,
+                      output_dir=sys.argv[1], progress=False, evaluate=False, deterministic=True)
+    r = train(cfg)
+    replicas = make_strategy("mirrored").num_replicas_in_sync
+    print("RESULT" + json.dumps({"losses": r.losses, "replicas": replicas}))
+    """
+)
+
+
+def _run_script(script, *args, env=None):
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env=env,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT") :])
+
+
+def test_mirrored_two_cpu_devices_matches_single_device(tmp_path, restore_determinism):
+    # A subprocess: logical devices must be configured before TensorFlow runs any op.
+    mirrored = _run_script(MIRRORED_SCRIPT, str(tmp_path / "mirrored"))
+    assert mirrored["replicas"] == 2
+    single = train(
+        smoke("posenet", tmp_path / "single", num_steps=2, evaluate=False, deterministic=True)
+    )
+    # Step 1: the same loss on the same global batch, although each replica saw half of it
+    # (the PoseNet loss divides by the visible count of the GLOBAL batch); step 2: the same
+    # loss again, so the summed replica gradients made the single-device update.
+    np.testing.assert_allclose(mirrored["losses"], single.losses, rtol=1e-5)
+
+
+WORKER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from hand3d_tf.training.presets import make_config
+    from hand3d_tf.training.trainer import train
+    cfg = make_config("posenet_synthetic_compact", smoke=True, strategy=sys.argv[2], num_steps=2,
+                      output_dir=sys.argv[1], progress=False, evaluate=False, deterministic=True)
+    print("RESULT" + json.dumps(train(cfg).losses))
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow  # two worker processes + a reference run: ~30 s on two cores
+def test_multi_worker_two_processes_matches_single_device(tmp_path):
+    cluster = {"worker": [f"localhost:{_free_port()}" for _ in range(2)]}
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / "mw"), "multi_worker"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+        ))  # fmt: skip
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=300)
+        lines = [line for line in stdout.splitlines() if line.startswith("RESULT")]
+        assert proc.returncode == 0 and lines, stderr[-3000:]
+        results.append(json.loads(lines[-1][len("RESULT") :]))
+    single = _run_script(WORKER_SCRIPT, str(tmp_path / "single"), "default")
+    for losses in results:
+        np.testing.assert_allclose(losses, single, rtol=1e-5)
+    # Only the chief (worker 0) writes into the output directory.
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "mw" / "checkpoints")] == [2]
+
+
+def test_mixed_precision_step_runs_and_restores_policy(tmp_path):
+    from hand3d_tf.keras import keras
+
+    result = fast(smoke("lifting", tmp_path, num_steps=2, mixed_precision=True, evaluate=False))
+    assert all(np.isfinite(result.losses))
+    assert keras.mixed_precision.global_policy().name == "float32"
+    # The net computed in float16 with float32 variables.
+    layer = result.model.get_layer("conv_pose_0_1")
+    assert layer.compute_dtype == "float16" and layer.kernel.dtype == tf.float32
+
+
+# ------------------------------------------------------------------ bad input
+def test_unknown_names_list_the_choices():
+    with pytest.raises(ValueError, match="unknown preset 'nope'; choose one of .*posenet_rhd"):
+        presets.make_config("nope")
+    with pytest.raises(ValueError, match="unknown net 'foo'; choose one of handsegnet, posenet"):
+        presets.TrainConfig(net="foo").validate()
+    with pytest.raises(ValueError, match="unknown lifting_variant 'fancy'.*local_w_xyz_loss"):
+        presets.TrainConfig(net="lifting", lifting_variant="fancy").validate()
+    with pytest.raises(ValueError, match="unknown strategy 'tpu'.*multi_worker"):
+        presets.TrainConfig(net="posenet", strategy="tpu").validate()
+    with pytest.raises(ValueError, match="trains net='posenet' but net='lifting'"):
+        presets.make_config("posenet_rhd", net="lifting")
+    with pytest.raises(ValueError, match="one value more than lr_boundaries"):
+        presets.make_config("posenet_rhd", learning_rates=(1e-4,), lr_boundaries=(5,))
+
+
+def test_data_dir_without_samples_is_refused(tmp_path):
+    (tmp_path / "training").mkdir()
+    config = presets.make_config(
+        "posenet_rhd", data_dir=str(tmp_path), output_dir=str(tmp_path / "o")
+    )
+    with pytest.raises(inputs.NoSamplesError, match=f"no training samples .*'rhd'.*{tmp_path}"):
+        inputs.dataset_data(config)
+
+
+def test_output_dir_of_another_run_is_refused(tmp_path):
+    first = fast(smoke("lifting", tmp_path, num_steps=2, evaluate=False))
+    assert first.step == 2
+    with pytest.raises(
+        OutputDirError, match="holds checkpoints of run lifting_synthetic_proposed.*--resume"
+    ):
+        fast(smoke("lifting", tmp_path, num_steps=4, evaluate=False))
+    with pytest.raises(OutputDirError, match="width: saved 0.0625, requested 0.125"):
+        fast(smoke("lifting", tmp_path, num_steps=4, width=0.125, resume=True, evaluate=False))
+    with pytest.raises(OutputDirError, match="net: saved 'lifting', requested 'posenet'"):
+        fast(smoke("posenet", tmp_path, num_steps=4, resume=True, evaluate=False))
+    more = fast(smoke("lifting", tmp_path, num_steps=3, resume=True, evaluate=False))
+    assert (more.start_step, more.step) == (2, 3)
+
+
+# ------------------------------------------------------------------ init, presets, CLI
+def test_init_weights_reports_loaded_layers(tmp_path):
+    from hand3d_tf import models, weights
+    from hand3d_tf.training.initialization import model_config
+
+    config = smoke("posenet", tmp_path / "run", num_steps=1, evaluate=False)
+    source = models.build("posenet", model_config(config))
+    weights.save_weights(tmp_path / "w" / "posenet", source, model_config(config).to_dict())
+    result = fast(dataclass_replace(config, init_weights=str(tmp_path / "w")))
+    report = result.init_report
+    assert report["kind"] == "weights_file" and report["not_loaded_layers"] == []
+    assert "conv1_1" in report["loaded_layers"] and "conv7_7" in report["loaded_layers"]
+    assert json.loads((tmp_path / "run" / "init_report.json").read_text()) == report
+    # Starting from those weights, the first step's loss is the source model's loss.
+    assert result.probe_loss_start == pytest.approx(_probe(config, source), rel=1e-5)
+    # A checkpoint of a run initialises too; a wider net does not fit and is refused.
+    again = fast(
+        smoke(
+            "posenet",
+            tmp_path / "run2",
+            num_steps=1,
+            evaluate=False,
+            init_weights=str(tmp_path / "run" / "checkpoints"),
+        )
+    )
+    assert again.init_report["kind"] == "checkpoint"
+    assert again.probe_loss_start == pytest.approx(result.probe_loss_end, rel=1e-5)
+    # A released-style pickle: original key names, plus a key of another net (ignored).
+    released = dict(weights.model_weights(source), **{"PosePrior/fc_xyz/biases": np.zeros(63)})
+    with open(tmp_path / "posenet-test.pickle", "wb") as f:
+        pickle.dump({k: np.asarray(v) for k, v in released.items()}, f)
+    third = fast(
+        smoke("posenet", tmp_path / "run4", num_steps=1, evaluate=False,
+              init_weights=str(tmp_path / "posenet-test.pickle"))
+    )  # fmt: skip
+    assert third.init_report["kind"] == "released_pickle"
+    assert third.init_report["ignored_keys"] == ["PosePrior/fc_xyz/biases"]
+    assert third.probe_loss_start == pytest.approx(result.probe_loss_start, rel=1e-5)
+    with pytest.raises(weights.WeightMismatchError, match="conv1_1"):
+        fast(
+            smoke(
+                "posenet",
+                tmp_path / "run3",
+                num_steps=1,
+                width=0.125,
+                init_weights=str(tmp_path / "w"),
+            )
+        )
+
+
+def dataclass_replace(config, **changes):
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+def _probe(config, model):
+    from hand3d_tf.training.trainer import compute_loss, forward
+
+    x, y, _ = smoke_arrays("posenet", 4, config.image_size, config.seed)
+    return float(compute_loss(config, forward(model, "posenet", x, False), y)["loss"])
+
+
+def test_presets_follow_the_paper_and_released_behaviour():
+    from hand3d_tf.models.configs import LIFTING_VARIANTS
+
+    assert presets.LIFTING_VARIANTS == LIFTING_VARIANTS
+    pn = presets.make_config("posenet_rhd")
+    assert (pn.batch_size, pn.num_steps, pn.learning_rates, pn.lr_boundaries) == (
+        8,
+        30_000,
+        (1e-4, 1e-5, 1e-6),
+        (10_000, 20_000),
+    )  # facts §9
+    hs = presets.make_config("handsegnet_rhd")
+    assert (hs.num_steps, hs.learning_rates, hs.lr_boundaries) == (
+        40_000,
+        (1e-5, 1e-6, 1e-7),
+        (20_000, 30_000),
+    )
+    lift = presets.make_config("lifting_rhd_proposed")
+    assert (lift.num_steps, lift.lr_boundaries, lift.effective_dropout()) == (
+        80_000,
+        (60_000,),
+        True,
+    )
+    released = presets.make_config("lifting_rhd_proposed", released_behaviour=True)
+    assert released.effective_schedule() == ((1e-5,), ()) and not released.effective_dropout()
+    from hand3d_tf.training.trainer import current_learning_rate
+
+    # Piecewise-constant: the lifting rate switches when step > 60,000 (facts §9).
+    assert current_learning_rate(lift, 60_000) == 1e-5
+    assert current_learning_rate(lift, 60_001) == 1e-6
+    assert current_learning_rate(released, 70_000) == 1e-5
+
+
+def test_cli_smoke_run_and_usage_errors(tmp_path, capsys):
+    from absl import app, flags
+
+    from hand3d_tf.cli import train as cli
+
+    def run(*argv):
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["hand3d-train", *argv])
+        return cli.main(["hand3d-train"])
+
+    out = tmp_path / "cli"
+    assert (
+        run("--net=lifting", "--smoke", f"--output_dir={out}", "--noprogress", "--num_steps=2") == 0
+    )
+    printed = capsys.readouterr().out
+    assert "lifting_synthetic_proposed: trained steps 0..2" in printed
+    assert (out / "weights" / "lifting.npz").is_file()
+    with pytest.raises(app.UsageError, match="holds checkpoints"):
+        run("--net=lifting", "--smoke", f"--output_dir={out}", "--noprogress")
+    with pytest.raises(app.UsageError, match="unknown preset 'nope'"):
+        run("--net=posenet", "--preset=nope", f"--output_dir={out}")
+    with pytest.raises(app.UsageError, match="--learning_rates must be"):
+        run("--net=posenet", "--learning_rates=fast", f"--output_dir={out}")
+    run("--net=lifting", "--list_presets")
+    assert "lifting_rhd_direct" in capsys.readouterr().out
+    flags.FLAGS.unparse_flags()
