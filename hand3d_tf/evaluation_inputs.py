@@ -9,6 +9,7 @@ The four protocols of :mod:`hand3d_tf.protocols` wired to the readers of
 | pose2d_full | eval2d | the frame resized to 240x320 (legacy bilinear) | uv scaled alike (v x 0.75 for RHD) | HandSegNet + PoseNet |
 | lifting3d | eval3d | ground-truth score maps (256, sigma 25, avg-pooled to 32) + GT hand side | palm-relative xyz, all 21 counted | a lifting variant |
 | full3d | eval_full | the frame resized to 240x320 + GT hand side | palm-relative xyz, STB visibility | all three |
+| segmentation | (none) | the frame at its own size (RHD 320x320) | hand mask = class > 1, mask IoU | HandSegNet |
 
 Every sample is a NumPy batch from ``data.pipelines.evaluation_dataset`` (no noise, palm
 at index 0; ``pose2d_full --root=wrist`` reads with ``use_wrist_coord=True`` instead, the
@@ -45,6 +46,7 @@ NETS_NEEDED = {
     pr.POSE2D_FULL: ("handsegnet", "posenet"),
     pr.LIFTING3D: ("lifting",),
     pr.FULL3D: ("handsegnet", "posenet", "lifting"),
+    pr.SEGMENTATION: ("handsegnet",),
 }
 # Fields of an evaluation_dataset batch each protocol keeps (network inputs + ground truth;
 # xyz_normed / keypoint_scale let an oracle predictor be written in tests).
@@ -180,6 +182,39 @@ def protocol_samples(
     return batches(), gt_index0
 
 
+def segmentation_samples(source, batch_size: int = 8) -> Iterator[dict]:
+    """NumPy batches {"image": [B, H, W, 3] float32 -0.5..0.5, "hand_mask": [B, H, W] bool}
+    of the frames at their own size (RHD: 320x320), hand = class > 1 (facts §8.3 step 3)."""
+    from hand3d_tf.data import pipelines as pl
+
+    cfg = pl.preset("handsegnet_rhd_eval", batch_size=int(batch_size))
+    for inputs, targets in pl.handsegnet_dataset(source, cfg).as_numpy_iterator():
+        yield {"image": inputs["image"], "hand_mask": targets["hand_mask"][..., 1] > 0.5}
+
+
+def evaluate_source(
+    protocol: str,
+    dataset: str,
+    source,
+    predictors: dict,
+    root: str = kp.ROOT_PALM,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = True,
+) -> dict:
+    """{name: result} of each predictor on ``source`` with one pass of the data pipeline.
+
+    result: an EvalSummary (keypoint protocols; px or m) or a MaskIoU summary dict
+    (segmentation). predictors: {name: make_predictor(...) or baselines.make_predictor(...)}.
+    """
+    if pr.check_protocol(protocol, pr.ALL_PROTOCOLS) == pr.SEGMENTATION:
+        config = pr.ProtocolConfig(progress=progress)
+        samples = segmentation_samples(source, batch_size)
+        return pr.run_segmentation(samples, predictors, config, total=len(source))
+    samples, gt_index0 = protocol_samples(protocol, dataset, source, root, batch_size)
+    config = pr.ProtocolConfig(root=root, gt_index0=gt_index0, progress=progress)
+    return pr.run_protocol_many(protocol, samples, predictors, config, total=len(source))
+
+
 # --- networks ------------------------------------------------------------------------------
 
 
@@ -292,7 +327,7 @@ def load_pipeline(protocol: str, spec: WeightsSpec) -> ColorHandPose3D:
     Raises FileNotFoundError (missing file), ValueError (a missing pickle, a variant
     mismatch) or weights.WeightMismatchError (weights that do not fit the net).
     """
-    needed = NETS_NEEDED[pr.check_protocol(protocol)]
+    needed = NETS_NEEDED[pr.check_protocol(protocol, pr.ALL_PROTOCOLS)]
     if spec.pickles:
         nets, source = _nets_from_pickles(needed, spec, protocol)
     else:
@@ -332,9 +367,19 @@ def crop_keypoints_uv(pipe: ColorHandPose3D, crops) -> np.ndarray:
     return rowcol[..., ::-1].astype(np.float64)
 
 
+def segment_masks(pipe: ColorHandPose3D, images) -> np.ndarray:
+    """HandSegNet hand mask [B, H, W] bool on -0.5..0.5 frames: hand logit > background."""
+    logits = np.asarray(pipe.handsegnet(np.asarray(images, np.float32), training=False))
+    if logits.shape[1:3] != images.shape[1:3]:  # a stride-8 head: upsample here
+        logits = glue.resize_bilinear_legacy(logits, images.shape[1:3])
+    return logits[..., 1] > logits[..., 0]
+
+
 def make_predictor(protocol: str, pipe: ColorHandPose3D) -> Callable[[dict], np.ndarray]:
-    """predictor(sample batch) -> what :func:`protocols.prepare` expects for ``protocol``."""
-    pr.check_protocol(protocol)
+    """predictor(sample batch) -> what :func:`protocols.prepare` expects for ``protocol``
+    (segmentation: the hand mask [B, H, W] bool)."""
+    if pr.check_protocol(protocol, pr.ALL_PROTOCOLS) == pr.SEGMENTATION:
+        return lambda s: segment_masks(pipe, s["image"])
     if protocol == pr.POSE2D_GT_CROP:
         return lambda s: crop_keypoints_uv(pipe, s["image_crop"])
     if protocol == pr.POSE2D_FULL:

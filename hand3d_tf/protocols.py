@@ -16,6 +16,11 @@ uv is (x = column, y = row). Batched samples add a leading B to every array. Key
 the ground truth is converted to ``config.root`` with ``evaluation.set_root`` (from what the
 reader delivers, ``config.gt_index0``); 3-D protocols use ``evaluation.align_3d``.
 
+``run_protocol_many`` scores several predictors (a network and its baseline) on one pass
+over the samples. The fifth protocol, ``segmentation``, is not a keypoint protocol: samples
+hold ``hand_mask`` [B, H, W] bool (class > 1), predictors return a mask, and
+:class:`MaskIoU` gives the IoU summed over the set and the mean per-image IoU.
+
 ``hand3d_tf.evaluation_inputs`` wires these protocols to the datasets and the networks;
 this module also evaluates stored predictions files and writes the report (JSON + PCK PNG)
 that hand3d-evaluate prints.
@@ -38,6 +43,9 @@ POSE2D_FULL = "pose2d_full"
 LIFTING3D = "lifting3d"
 FULL3D = "full3d"
 PROTOCOLS = (POSE2D_GT_CROP, POSE2D_FULL, LIFTING3D, FULL3D)
+# Mask IoU of HandSegNet; not a keypoint protocol (no EvalSummary), see run_segmentation.
+SEGMENTATION = "segmentation"
+ALL_PROTOCOLS = (*PROTOCOLS, SEGMENTATION)
 KIND = {POSE2D_GT_CROP: "2d", POSE2D_FULL: "2d", LIFTING3D: "3d", FULL3D: "3d"}
 
 KEY_UV = "keypoints_uv"
@@ -69,9 +77,9 @@ class ProtocolConfig:
     progress: bool = True
 
 
-def check_protocol(protocol: str) -> str:
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}; received {protocol!r}")
+def check_protocol(protocol: str, allowed=PROTOCOLS) -> str:
+    if protocol not in allowed:
+        raise ValueError(f"protocol must be one of {tuple(allowed)}; received {protocol!r}")
     return protocol
 
 
@@ -148,28 +156,129 @@ def run_protocol(
     Returns the summary in the protocol's native unit (px, or m for the 3-D protocols; use
     ``summary.in_units(1000)`` for mm).
     """
-    check_protocol(protocol)
-    config = config or ProtocolConfig()
+    return run_protocol_many(protocol, samples_iterable, {"": predictor}, config, total)[""]
+
+
+def _limited(samples_iterable, protocol, config, total, count_fn):
+    """Yield (sample, count) with ``config.max_samples`` applied, updating a progress bar."""
     from tqdm import tqdm
 
     limit = config.max_samples
     if limit is not None:
         total = limit if total is None else min(total, limit)
-    evaluator = ev.KeypointEvaluator()
     seen = 0
     with tqdm(total=total, desc=protocol, disable=not config.progress, unit="sample") as bar:
         for sample in samples_iterable:
             if limit is not None and seen >= limit:
                 break
-            batch = num_samples_in(protocol, sample)
+            batch = count_fn(sample)
             count = 1 if batch is None else batch
             if limit is not None and seen + count > limit:
                 count = limit - seen
                 sample = _head(sample, batch, count)
-            evaluator.feed(*prepare(protocol, sample, predictor(sample), config))
+            yield sample
             seen += count
             bar.update(count)
-    return evaluator.summary(*(config.preset or default_preset(protocol)))
+
+
+def run_protocol_many(
+    protocol: str,
+    samples_iterable: Iterable[dict],
+    predictors: dict,
+    config: ProtocolConfig | None = None,
+    total: int | None = None,
+) -> dict:
+    """:func:`run_protocol` for several predictors on ONE pass over the samples.
+
+    predictors: {name: predictor}; returns {name: EvalSummary}. The data pipeline runs once,
+    so a network and its baseline see identical batches.
+    """
+    check_protocol(protocol)
+    config = config or ProtocolConfig()
+    evaluators = {name: ev.KeypointEvaluator() for name in predictors}
+    counter = lambda s: num_samples_in(protocol, s)  # noqa: E731
+    for sample in _limited(samples_iterable, protocol, config, total, counter):
+        for name, predictor in predictors.items():
+            evaluators[name].feed(*prepare(protocol, sample, predictor(sample), config))
+    preset = config.preset or default_preset(protocol)
+    return {name: e.summary(*preset) for name, e in evaluators.items()}
+
+
+# --- segmentation ----------------------------------------------------------------------------
+
+
+class MaskIoU:
+    """Accumulates hand-mask intersections and unions (hand = class > 1, both hands).
+
+    iou_total = sum(intersection) / sum(union) over all images; iou_mean_per_image = mean of
+    the per-image IoUs over images whose union is not empty (an image with neither a
+    ground-truth nor a predicted hand pixel has no IoU; counted in num_empty).
+    """
+
+    def __init__(self):
+        self.intersections: list[np.ndarray] = []
+        self.unions: list[np.ndarray] = []
+
+    def feed(self, gt_mask, pred_mask) -> None:
+        """gt_mask, pred_mask: [B, H, W] (or [H, W]) bool, same shape."""
+        gt, pred = np.asarray(gt_mask, bool), np.asarray(pred_mask, bool)
+        if gt.shape != pred.shape or gt.ndim not in (2, 3):
+            raise ValueError(
+                f"gt and predicted masks must both be [B, H, W] or [H, W]; received {gt.shape}, "
+                f"{pred.shape}"
+            )
+        if gt.ndim == 2:
+            gt, pred = gt[None], pred[None]
+        self.intersections.append(np.count_nonzero(gt & pred, axis=(1, 2)))
+        self.unions.append(np.count_nonzero(gt | pred, axis=(1, 2)))
+
+    def summary(self) -> dict:
+        if not self.unions:
+            raise ValueError("no masks were fed to the IoU evaluator")
+        inter = np.concatenate(self.intersections).astype(np.float64)
+        union = np.concatenate(self.unions).astype(np.float64)
+        used = union > 0
+        return {
+            "iou_total": float(inter.sum() / union.sum()) if union.sum() else None,
+            "iou_mean_per_image": float(np.mean(inter[used] / union[used])) if used.any() else None,
+            "num_samples": int(union.size),
+            "num_empty": int(np.sum(~used)),
+            "intersection_px": int(inter.sum()),
+            "union_px": int(union.sum()),
+        }
+
+
+def run_segmentation(samples_iterable, predictors: dict, config=None, total=None) -> dict:
+    """Mask IoU of each predictor: {name: MaskIoU.summary()} on one pass over the samples.
+
+    Samples: {"image": [B, H, W, 3], "hand_mask": [B, H, W] bool}; a predictor returns the
+    predicted hand mask [B, H, W] bool. ``config`` supplies max_samples and progress.
+    """
+    config = config or ProtocolConfig()
+    evaluators = {name: MaskIoU() for name in predictors}
+    counter = lambda s: int(np.shape(s["hand_mask"])[0])  # noqa: E731
+    for sample in _limited(samples_iterable, SEGMENTATION, config, total, counter):
+        for name, predictor in predictors.items():
+            evaluators[name].feed(sample["hand_mask"], predictor(sample))
+    return {name: e.summary() for name, e in evaluators.items()}
+
+
+def write_segmentation_report(result: dict, name: str, output_dir, meta: dict):
+    """Print the IoUs and write <output_dir>/<name>.json; returns its path."""
+    out = pathlib.Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps({"name": name, "kind": "mask_iou", **meta, **result}, indent=2))
+
+    def fmt(v):
+        return "n/a" if v is None else f"{v:.4f}"
+
+    print(
+        f"{name}: {result['num_samples']} images ({result['num_empty']} without hand pixels)\n"
+        f"  IoU total          {fmt(result['iou_total'])} (sum of intersections / sum of unions)\n"
+        f"  IoU mean per image {fmt(result['iou_mean_per_image'])}\nwrote {path}"
+    )
+    return path
 
 
 # --- stored predictions and the report -------------------------------------------------

@@ -6,10 +6,15 @@
         --handsegnet_pickle=handsegnet-rhd.pickle --posenet_pickle=posenet3d-rhd-stb.pickle
     hand3d-evaluate --predictions=preds.npz --dataset=stb --output_dir=eval_results
 
+    hand3d-evaluate --protocol=segmentation --dataset=synthetic --data_dir=heldout \
+        --predictor=baseline --baseline_data_dir=train
+
 Protocols: pose2d_gt_crop (Table 1 row 1), pose2d_full (Table 1 row 3; --root=wrist as the
-paper), lifting3d (Table 2; --lifting_variant), full3d (eval_full on STB). Writes
-<output_dir>/<name>.json (numbers; 3-D in mm) and <output_dir>/<name>_pck.png, name =
-<protocol>_<dataset> (or the predictions file's stem).
+paper), lifting3d (Table 2; --lifting_variant), full3d (eval_full on STB), segmentation
+(HandSegNet mask IoU on the frames at their own size). Writes <output_dir>/<name>.json
+(numbers; 3-D in mm) and, for keypoints, <output_dir>/<name>_pck.png, name =
+<protocol>_<dataset>[_baseline] (or the predictions file's stem). --predictor=baseline
+scores the trivial baseline of hand3d_tf.baselines instead of the networks.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pathlib
 
 from absl import app, flags
 
+from hand3d_tf import baselines
 from hand3d_tf import evaluation_inputs as ei
 from hand3d_tf import keypoints as kp
 from hand3d_tf import protocols as pr
@@ -25,7 +31,8 @@ from hand3d_tf import protocols as pr
 # allow_override: other CLI modules define flags of the same names (--weights, --output_dir,
 # ...); without it importing two of them in one process (pytest) would fail.
 _OVR = {"allow_override": True}
-flags.DEFINE_string("protocol", None, f"one of {pr.PROTOCOLS}", **_OVR)
+PREDICTORS = ("network", "baseline")
+flags.DEFINE_string("protocol", None, f"one of {pr.ALL_PROTOCOLS}", **_OVR)
 flags.DEFINE_string("dataset", "rhd", f"one of {ei.DATASETS}", **_OVR)
 flags.DEFINE_string("data_dir", None, "dataset root or record file (.bin)", **_OVR)
 flags.DEFINE_string("split", "evaluation", f"rhd / synthetic split, one of {ei.SPLITS}", **_OVR)
@@ -43,6 +50,14 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("name", None, "output file stem", **_OVR)
 flags.DEFINE_integer("max_samples", None, "stop after this many samples (hands)", **_OVR)
+flags.DEFINE_string("predictor", "network", f"one of {PREDICTORS}", **_OVR)
+flags.DEFINE_string(
+    "baseline_data_dir", None, "RHD-layout dataset whose training split gives the baseline "
+    "statistics (default: --data_dir)", **_OVR
+)  # fmt: skip
+flags.DEFINE_integer(
+    "baseline_max_samples", None, "baseline statistics from the first N training samples", **_OVR
+)
 FLAGS = flags.FLAGS
 
 
@@ -58,33 +73,53 @@ def _given(name: str):
     return FLAGS[name].value if FLAGS[name].present else None
 
 
-def evaluate_protocol(protocol: str, dataset: str, root: str):
-    """(summary, meta) of --protocol on --dataset with the networks of the weight flags."""
+def baseline_data_dir() -> str:
+    """--baseline_data_dir, else --data_dir when it is a dataset root (its training split)."""
+    if FLAGS.baseline_data_dir:
+        return FLAGS.baseline_data_dir
+    if FLAGS.data_dir and pathlib.Path(FLAGS.data_dir).is_file():
+        raise app.UsageError(
+            f"--predictor=baseline needs --baseline_data_dir (an RHD-layout training split): "
+            f"--data_dir={FLAGS.data_dir} is a record file without a training split"
+        )
+    return FLAGS.data_dir
+
+
+def evaluate_protocol(protocol: str, dataset: str, root: str, predictor: str = "network"):
+    """(summary, meta) of --protocol on --dataset with the networks of the weight flags or,
+    predictor "baseline", the trivial baseline (summary: EvalSummary or MaskIoU dict)."""
     if not FLAGS.data_dir:
         raise app.UsageError(f"--protocol={protocol} needs --data_dir (dataset root or .bin)")
     batch_size = FLAGS.batch_size or ei.DEFAULT_BATCH_SIZE
+    meta = {"protocol": protocol, "dataset": dataset, "root": root, "split": FLAGS.split}
+    meta.update(data_dir=str(FLAGS.data_dir), batch_size=batch_size, predictor=predictor)
     try:  # user errors (paths, empty data, mismatching weights) name the file and the rule
         source = ei.take(ei.open_source(dataset, FLAGS.data_dir, FLAGS.split), FLAGS.max_samples)
-        ei.data_settings(protocol, dataset, root)
-        spec = ei.WeightsSpec(
-            weights_dir=_given("weights"),
-            handsegnet_pickle=_given("handsegnet_pickle"),
-            posenet_pickle=_given("posenet_pickle"),
-            lifting_pickle=_given("lifting_pickle"),
-            lifting_variant=_given("lifting_variant"),
-        )
-        pipe = ei.load_pipeline(protocol, spec)
+        if protocol == pr.SEGMENTATION and not source.has_masks:
+            raise ValueError(f"protocol {protocol!r} needs hand masks; {dataset} data has none")
+        if protocol != pr.SEGMENTATION:
+            ei.data_settings(protocol, dataset, root)
+        if predictor == "baseline":
+            stats = baselines.training_stats(baseline_data_dir(), FLAGS.baseline_max_samples)
+            predict = baselines.make_predictor(protocol, stats)
+            meta["baseline"] = {"kind": baselines.DESCRIPTIONS[protocol], **stats.to_dict()}
+        else:
+            spec = ei.WeightsSpec(
+                weights_dir=_given("weights"),
+                handsegnet_pickle=_given("handsegnet_pickle"),
+                posenet_pickle=_given("posenet_pickle"),
+                lifting_pickle=_given("lifting_pickle"),
+                lifting_variant=_given("lifting_variant"),
+            )
+            pipe = ei.load_pipeline(protocol, spec)
+            predict = ei.make_predictor(protocol, pipe)
+            meta["weights"] = pipe.source
     except (FileNotFoundError, ValueError) as err:
         raise app.UsageError(str(err)) from None
-    samples, gt_index0 = ei.protocol_samples(protocol, dataset, source, root, batch_size)
-    config = pr.ProtocolConfig(root=root, gt_index0=gt_index0)
-    predictor = ei.make_predictor(protocol, pipe)
-    summary = pr.run_protocol(protocol, samples, predictor, config, total=len(source))
-    meta = {"protocol": protocol, "dataset": dataset, "root": root, "split": FLAGS.split}
-    meta.update(data_dir=str(FLAGS.data_dir), batch_size=batch_size, weights=pipe.source)
+    summary = ei.evaluate_source(protocol, dataset, source, {predictor: predict}, root, batch_size)
     if protocol in (pr.POSE2D_FULL, pr.FULL3D):
         meta["frame_hw"] = list(ei.EVAL_FRAME_HW)
-    return summary, meta
+    return summary[predictor], meta
 
 
 def main(argv):
@@ -107,10 +142,15 @@ def main(argv):
         return 0
     if FLAGS.protocol is None:
         raise app.UsageError(f"give --predictions=FILE.npz or --protocol (one of {pr.PROTOCOLS})")
-    protocol = _choice("protocol", FLAGS.protocol, pr.PROTOCOLS)
+    protocol = _choice("protocol", FLAGS.protocol, pr.ALL_PROTOCOLS)
     _choice("split", FLAGS.split, ei.SPLITS)
-    summary, meta = evaluate_protocol(protocol, dataset, root)
-    name = FLAGS.name or f"{protocol}_{dataset}"
+    predictor = _choice("predictor", FLAGS.predictor, PREDICTORS)
+    summary, meta = evaluate_protocol(protocol, dataset, root, predictor)
+    suffix = "_baseline" if predictor == "baseline" else ""
+    name = FLAGS.name or f"{protocol}_{dataset}{suffix}"
+    if protocol == pr.SEGMENTATION:
+        pr.write_segmentation_report(summary, name, FLAGS.output_dir, meta)
+        return 0
     reference = "stb" if (protocol == pr.FULL3D and dataset == "stb") else None
     pr.write_report(summary, pr.KIND[protocol], name, FLAGS.output_dir, meta, reference)
     return 0

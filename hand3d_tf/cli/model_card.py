@@ -1,0 +1,227 @@
+"""The model card's numbers: every evaluation next to a trivial baseline, plus cost facts.
+
+    python -m hand3d_tf.cli.model_card --weights=weights/default --data_dir=HELDOUT_DIR \\
+        --baseline_data_dir=TRAIN_DIR --output=model_card.json [--max_samples=N]
+
+Runs the five evaluations (segmentation, pose2d_gt_crop, pose2d_full, lifting3d, full3d)
+on the held-out split (--split, default evaluation) of --data_dir, once for the networks in
+--weights and once for the baselines of :mod:`hand3d_tf.baselines`, whose statistics come
+from the TRAINING split of --baseline_data_dir (default --data_dir). Both see the same
+batches (one data pass per protocol). Writes one JSON and prints a markdown table (measure,
+model, baseline, target), the parameter count of each net, the sha256 of each weights file
+and the end-to-end Keras pipeline time per 240x320 frame (median of --timing_runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import statistics
+import time
+
+import numpy as np
+from absl import app, flags
+
+from hand3d_tf import baselines
+from hand3d_tf import evaluation as ev
+from hand3d_tf import evaluation_inputs as ei
+from hand3d_tf import protocols as pr
+from hand3d_tf.pipeline import WEIGHT_STEMS, ColorHandPose3D
+
+FLAGS = flags.FLAGS
+DEFAULT_OUTPUT = "model_card.json"
+# (type, name, default, help). Several names are shared with other CLI modules; a flag that
+# is already defined (pytest imports them all into one process) is left alone, and main()
+# reads only values given on the command line (_value), so other modules' defaults never
+# leak in.
+_FLAGS = (
+    ("string", "weights", None, "weights folder (handsegnet/posenet/lifting .npz + .json)"),
+    ("string", "data_dir", None, "held-out RHD-layout dataset root (hand3d-make-synthetic)"),
+    ("string", "split", "evaluation", "the held-out split of --data_dir"),
+    ("string", "baseline_data_dir", None, "dataset whose TRAINING split gives the baseline "
+     "statistics (default --data_dir)"),
+    ("integer", "max_samples", None, "evaluate the first N held-out samples"),
+    ("integer", "baseline_max_samples", None, "baseline statistics from N training samples"),
+    ("integer", "batch_size", ei.DEFAULT_BATCH_SIZE, "samples per network call"),
+    ("integer", "timing_runs", 10, "timed pipeline runs on one 240x320 frame"),
+    ("string", "output", DEFAULT_OUTPUT, "where the JSON goes"),
+)  # fmt: skip
+for _kind, _name, _default, _help in _FLAGS:
+    if _name not in FLAGS:
+        getattr(flags, f"DEFINE_{_kind}")(_name, _default, _help)
+
+
+def _value(name: str, default):
+    """The flag's value if given on the command line, else ``default``."""
+    return FLAGS[name].value if FLAGS[name].present else default
+
+
+# The held-out and training data are RHD-layout folders (RHD or hand3d-make-synthetic).
+READER = "synthetic"
+PROTOCOL_ORDER = (pr.SEGMENTATION, pr.POSE2D_GT_CROP, pr.POSE2D_FULL, pr.LIFTING3D, pr.FULL3D)
+TIMING_FRAME_HW = (240, 320)  # the released demo's input size (facts §5)
+# (measure, protocol, field, target): targets of the project's model card (issue 8).
+ROWS = (
+    ("Mask IoU, total (320x320)", pr.SEGMENTATION, "iou_total", 0.75),
+    ("Mask IoU, mean per image", pr.SEGMENTATION, "iou_mean_per_image", None),
+    ("PoseNet 2D AUC 0-30 px (GT crop)", pr.POSE2D_GT_CROP, "auc", 0.70),
+    ("PoseNet 2D EPE mean px (GT crop)", pr.POSE2D_GT_CROP, "epe_mean", None),
+    ("PoseNet 2D EPE median px (GT crop)", pr.POSE2D_GT_CROP, "epe_median", None),
+    ("Full pipeline 2D AUC 0-30 px", pr.POSE2D_FULL, "auc", 0.55),
+    ("Full pipeline 2D EPE mean px", pr.POSE2D_FULL, "epe_mean", None),
+    ("Full pipeline 2D EPE median px", pr.POSE2D_FULL, "epe_median", None),
+    ("Lifting 3D AUC 20-50 mm (GT score maps)", pr.LIFTING3D, "auc_20_50", 0.75),
+    ("Lifting 3D AUC 0-50 mm (GT score maps)", pr.LIFTING3D, "auc", None),
+    ("Lifting 3D EPE mean mm", pr.LIFTING3D, "epe_mean", None),
+    ("Lifting 3D EPE median mm", pr.LIFTING3D, "epe_median", None),
+    ("Full pipeline 3D AUC 20-50 mm", pr.FULL3D, "auc_20_50", None),
+    ("Full pipeline 3D AUC 0-50 mm", pr.FULL3D, "auc", None),
+    ("Full pipeline 3D EPE median mm", pr.FULL3D, "epe_median", None),
+)
+
+
+def keypoint_numbers(summary: ev.EvalSummary, kind: str) -> dict:
+    """JSON numbers of an EvalSummary: px for 2-D, mm for 3-D (plus the 21.05-50 mm AUC)."""
+    shown = summary.in_units(ev.METRES_TO_MM) if kind == "3d" else summary
+    d = shown.to_dict()
+    out = {k: d[k] for k in ("epe_mean", "epe_median", "auc", "num_samples", "num_invalid")}
+    out.update(unit="mm" if kind == "3d" else "px", pck_curve=d["pck_curve"])
+    out["thresholds"] = d["thresholds"]
+    if kind == "3d":  # eval_full's "20-50 mm" sub-range, from threshold index 8 (facts §7)
+        out["auc_20_50"] = shown.auc_between(ev.STB_SUBRANGE_START)
+    return out
+
+
+def run_evaluations(pipe, stats, dataset, source, batch_size) -> dict:
+    """{protocol: {"model": numbers, "baseline": numbers}} on one data pass per protocol."""
+    results = {}
+    for protocol in PROTOCOL_ORDER:
+        predictors = {
+            "model": ei.make_predictor(protocol, pipe),
+            "baseline": baselines.make_predictor(protocol, stats),
+        }
+        out = ei.evaluate_source(protocol, dataset, source, predictors, batch_size=batch_size)
+        if protocol != pr.SEGMENTATION:
+            out = {name: keypoint_numbers(s, pr.KIND[protocol]) for name, s in out.items()}
+        results[protocol] = {**out, "baseline_kind": baselines.DESCRIPTIONS[protocol]}
+    return results
+
+
+def table_rows(results: dict) -> list[dict]:
+    rows = []
+    for measure, protocol, field, target in ROWS:
+        model = results[protocol]["model"].get(field)
+        base = results[protocol]["baseline"].get(field)
+        met = None if target is None or model is None else bool(model >= target)
+        rows.append(dict(measure=measure, protocol=protocol, field=field, model=model,
+                         baseline=base, target=target, target_met=met))  # fmt: skip
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    def num(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = ["| measure | model | baseline | target |", "|---|---|---|---|"]
+    for r in rows:
+        target = "" if r["target"] is None else f">= {r['target']:.2f}"
+        if r["target_met"] is not None:
+            target += " (met)" if r["target_met"] else " (not met)"
+        lines.append(f"| {r['measure']} | {num(r['model'])} | {num(r['baseline'])} | {target} |")
+    return "\n".join(lines)
+
+
+def file_hashes(weights_dir) -> dict:
+    """{file name: sha256} of the .npz and .json of each net in ``weights_dir``."""
+    out = {}
+    for stem in WEIGHT_STEMS:
+        for ext in (".npz", ".json"):
+            path = pathlib.Path(weights_dir) / f"{stem}{ext}"
+            out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def first_frame(source) -> np.ndarray:
+    """The first sample's image, uint8 RGB [H, W, 3]."""
+    if source.image_paths is not None:
+        from hand3d_tf.data.samples import read_png
+
+        return read_png(source.image_paths[0], int(source.ids[0]))
+    from hand3d_tf.data import records
+
+    return records.read_rhd_records(source.records_path).pixels(0)[0]
+
+
+def time_pipeline(pipe, frame: np.ndarray, runs: int) -> dict:
+    """Median wall time of ColorHandPose3D.predict on ``frame`` resized to 240x320.
+
+    One untimed warm-up call first (graph tracing, allocations); batch 1; Keras on the
+    machine's default device; includes the NumPy glue.
+    """
+    import cv2
+
+    frame = cv2.resize(frame, TIMING_FRAME_HW[::-1], interpolation=cv2.INTER_LINEAR)
+    timed = ColorHandPose3D(pipe.handsegnet, pipe.posenet, pipe.lifting, TIMING_FRAME_HW)
+    timed.predict(frame)
+    times = []
+    for _ in range(max(1, int(runs))):
+        start = time.perf_counter()
+        timed.predict(frame)
+        times.append(time.perf_counter() - start)
+    return {"frame_hw": list(TIMING_FRAME_HW), "runs": len(times),
+            "median_ms": 1000 * statistics.median(times), "all_ms": [1000 * t for t in times]}  # fmt: skip
+
+
+def main(argv):
+    if not FLAGS.is_parsed():  # called in-process with flags in argv
+        argv = FLAGS(argv)
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    weights_dir, data_dir = _value("weights", None), _value("data_dir", None)
+    if not weights_dir or not data_dir:
+        raise app.UsageError("give --weights=DIR and --data_dir=HELDOUT_DIR")
+    split = _value("split", "evaluation")
+    baseline_dir = _value("baseline_data_dir", None) or data_dir
+    batch_size = _value("batch_size", None) or ei.DEFAULT_BATCH_SIZE
+    try:
+        source = ei.take(ei.open_source(READER, data_dir, split), _value("max_samples", None))
+        stats = baselines.training_stats(baseline_dir, _value("baseline_max_samples", None))
+        pipe = ei.load_pipeline(pr.FULL3D, ei.WeightsSpec(weights_dir=weights_dir))
+        hashes = file_hashes(weights_dir)
+    except (FileNotFoundError, ValueError) as err:
+        raise app.UsageError(str(err)) from None
+    if not source.has_masks:
+        raise app.UsageError(f"{data_dir} has no hand masks (the segmentation row needs them)")
+    results = run_evaluations(pipe, stats, READER, source, batch_size)
+    rows = table_rows(results)
+    params = {n: int(getattr(pipe, n).count_params()) for n in ("handsegnet", "posenet", "lifting")}
+    params["total"] = sum(params.values())
+    timing = time_pipeline(pipe, first_frame(source), _value("timing_runs", 10))
+    card = {
+        "weights": str(weights_dir), "data_dir": str(data_dir), "split": split,
+        "baseline_data_dir": str(baseline_dir), "num_samples": len(source),
+        "max_samples": _value("max_samples", None), "batch_size": batch_size,
+        "nets": pipe.source, "parameters": params, "weights_sha256": hashes, "timing": timing,
+        "baseline_stats": stats.to_dict(), "table": rows, "results": results,
+    }  # fmt: skip
+    out = pathlib.Path(_value("output", DEFAULT_OUTPUT))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(card, indent=2))
+    print(f"\n{len(source)} held-out samples ({split}) of {data_dir}; baselines from "
+          f"{stats.num_samples} training samples of {baseline_dir}\n")  # fmt: skip
+    print(markdown_table(rows))
+    print("\nparameters: " + ", ".join(f"{k} {v:,}" for k, v in params.items()))
+    for name, digest in hashes.items():
+        print(f"sha256 {digest}  {name}")
+    print(f"Keras pipeline, 240x320 frame, batch 1: median {timing['median_ms']:.1f} ms "
+          f"over {timing['runs']} runs\nwrote {out}")  # fmt: skip
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
