@@ -1,0 +1,443 @@
+"""TFLite export (hand3d_tf/export): every mode, sidecar schema, lifting glue, QAT, errors.
+
+Tiny-width nets at small inputs keep the 21 conversions fast. Reference values are the
+tf_keras models' own outputs on the same inputs; quantised tolerances are derived from
+the output's quantisation step (range / 255 for int8).
+"""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from hand3d_tf import models
+from hand3d_tf import weights as W
+from hand3d_tf.export import calibration, exporter, qat, tflite
+from hand3d_tf.export.gpu_check import model_ops
+from hand3d_tf.keras import keras
+from hand3d_tf.keypoints import KEYPOINT_NAMES
+from hand3d_tf.training.smoke_data import smoke_arrays
+
+CONFIGS = {
+    "handsegnet": {"width": 1 / 16},
+    "posenet": {"width": 1 / 16, "input_size": 32},
+    "lifting": {"width": 1 / 16},
+}
+HANDSEG_SIZE = (32, 48)  # non-square: catches an H/W swap
+NUM_CALIB = 8
+SIDECAR_KEYS = {
+    "format", "net", "mode", "model_file", "model_sha256", "model_bytes", "inputs", "outputs",
+    "normalization", "input_size", "output_stride", "keypoint_names", "lifting_variant",
+    "weights_sha256", "weights_path", "ops", "converter", "created",
+}  # fmt: skip
+
+
+def _eval_frames(n: int, seed: int) -> dict:
+    """Structured (not noise) inputs of every net: the smoke training sets of training/."""
+    seg, _, _ = smoke_arrays("handsegnet", n, 40, seed)
+    pose, _, _ = smoke_arrays("posenet", n, 32, seed)
+    lift, _, _ = smoke_arrays("lifting", n, seed=seed)
+    return {
+        "images": np.round((seg["image"] + 0.5) * 255).astype(np.uint8),
+        "crops": pose["image"],
+        "scoremaps": lift["scoremap"],
+        "hand_side": lift["hand_side"],
+    }
+
+
+@pytest.fixture(scope="module")
+def nets():
+    tf.keras.utils.set_random_seed(0)
+    return {net: models.build(net, cfg) for net, cfg in CONFIGS.items()}
+
+
+@pytest.fixture(scope="module")
+def calib_npz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("calib") / "calib.npz"
+    np.savez(path, **_eval_frames(NUM_CALIB, seed=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def shapes(nets):
+    return {n: tflite.input_shapes(n, nets[n], HANDSEG_SIZE) for n in nets}
+
+
+@pytest.fixture(scope="module")
+def test_inputs(shapes):
+    """Held-out inputs by net and role, float32 at the export shapes."""
+    frames = _eval_frames(3, seed=7)
+    raw = {
+        "handsegnet": {"image": frames["images"]},
+        "posenet": {"image": frames["crops"]},
+        "lifting": {"scoremap": frames["scoremaps"], "hand_side": frames["hand_side"]},
+    }
+    return {n: calibration._fit(n, raw[n], shapes[n]) for n in raw}
+
+
+# Every mode on lifting (two inputs, custom layers, dict outputs) and HandSegNet (image,
+# in-model resize); PoseNet shares HandSegNet's ops, so two modes suffice. QAT's own
+# test fine-tunes and converts; here "qat" converts the float net (0 QAT steps).
+# (~1.5 s per conversion keeps this to 15.)
+MATRIX = {
+    "handsegnet": tflite.MODES,
+    "lifting": tflite.MODES,
+    "posenet": ("fp32", "int8_io"),
+}
+CASES = [(net, mode) for net, modes in MATRIX.items() for mode in modes]
+
+
+@pytest.fixture(scope="module")
+def exported(nets, shapes, calib_npz, tmp_path_factory):
+    """The MATRIX exports of the tiny nets."""
+    out = tmp_path_factory.mktemp("export")
+    results = {}
+    for net, model in nets.items():
+        arrays = calibration.calibration_arrays(net, calib_npz, shapes[net], NUM_CALIB)
+        rep = calibration.representative_dataset(arrays)
+        for mode in MATRIX[net]:
+            results[net, mode] = tflite.export_tflite(
+                model, net, mode, out, shapes=shapes[net], representative=rep,
+                lifting_variant="proposed" if net == "lifting" else None,
+            )  # fmt: skip
+    return results
+
+
+def _run(path, inputs: dict) -> dict:
+    """Run a .tflite on float inputs {role: [N, ...]} by signature; dequantise int I/O."""
+    interp = Interpreter(model_path=str(path))
+    runner = interp.get_signature_runner()
+    in_det, out_det = runner.get_input_details(), runner.get_output_details()
+    n = len(next(iter(inputs.values())))
+    outs: dict = {}
+    for i in range(n):
+        feed = {}
+        for role, arr in inputs.items():
+            d = in_det[role]
+            x = arr[i : i + 1]
+            if d["dtype"] != np.float32:
+                scale, zero = d["quantization"]
+                x = np.clip(np.round(x / scale) + zero, -128, 127)
+            feed[role] = x.astype(d["dtype"])
+        for role, y in runner(**feed).items():
+            scale, zero = out_det[role]["quantization"]
+            y = (y.astype(np.float32) - zero) * scale if y.dtype != np.float32 else y
+            outs.setdefault(role, []).append(y)
+    return {role: np.concatenate(v) for role, v in outs.items()}
+
+
+def _keras(net: str, model, inputs: dict) -> dict:
+    if net == "lifting":
+        out = model([inputs["scoremap"], inputs["hand_side"]], training=False)
+        return {k: np.asarray(v) for k, v in out.items()}
+    y = model(inputs["image"], training=False)
+    role = tflite.OUTPUT_ROLES[net][0]
+    return {role: np.asarray(y[-1] if isinstance(y, list) else y)}
+
+
+# Tolerances against Keras: relative to max|Keras| for the float modes; in int8 output
+# steps ((max - min) / 255 of the Keras output) for the integer modes. The tiny random
+# nets have 1-4 channels per layer, so rounding errors do not average out and grow with
+# depth: measured (steps) handsegnet int8 21 (16 layers), lifting int8 3.8, posenet
+# int8_io 1.5. int16x8 on HandSegNet measured 30 int8 steps, worse than int8: see
+# docs/export.md (plain conv stacks do not show it; check real weights with --report).
+FLOAT_RTOL = {"fp32": 1e-4, "fp16": 1e-2, "dynamic": 5e-2}
+INT_STEPS = {
+    ("handsegnet", "int8"): 32, ("handsegnet", "int8_io"): 32, ("handsegnet", "qat"): 32,
+    ("handsegnet", "int16x8"): 48,
+    ("lifting", "int8"): 6, ("lifting", "int8_io"): 6, ("lifting", "qat"): 6,
+    ("lifting", "int16x8"): 2,
+    ("posenet", "int8_io"): 4,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("net,mode", CASES)
+def test_every_mode_loads_runs_and_matches_keras(net, mode, nets, exported, test_inputs):
+    result = exported[net, mode]
+    got = _run(result.tflite_path, test_inputs[net])
+    want = _keras(net, nets[net], test_inputs[net])
+    assert set(got) == set(want) & set(tflite.OUTPUT_ROLES[net])
+    for role in got:
+        assert got[role].shape == want[role].shape, role
+        err = np.abs(got[role] - want[role]).max()
+        if mode in FLOAT_RTOL:
+            bound = FLOAT_RTOL[mode] * np.abs(want[role]).max()
+        else:
+            step = (max(want[role].max(), 0) - min(want[role].min(), 0)) / 255.0
+            bound = INT_STEPS[net, mode] * step
+        assert err <= bound, f"{net} {mode} {role}: max error {err:.3g} > {bound:.3g}"
+
+
+@pytest.mark.parametrize("net,mode", [("handsegnet", "fp32"), ("lifting", "int8_io")])
+def test_sidecar_describes_its_model(net, mode, exported):
+    from benchmarks import sidecar as bench_sidecar
+
+    result = exported[net, mode]
+    car = json.loads(result.sidecar_path.read_text())
+    assert set(car) == SIDECAR_KEYS
+    blob = result.tflite_path.read_bytes()
+    assert car["model_sha256"] == hashlib.sha256(blob).hexdigest()
+    assert car["model_bytes"] == len(blob)
+    assert car["model_file"] == result.tflite_path.name == f"{net}_{mode}.tflite"
+    assert (car["format"], car["net"], car["mode"]) == ("hand3d_tf.tflite/1", net, mode)
+    assert car["keypoint_names"] == list(KEYPOINT_NAMES)
+    assert car["ops"] == model_ops(blob)
+    assert car["converter"]["tensorflow"] == tf.__version__
+    interp = Interpreter(model_path=str(result.tflite_path))
+    details = {d["name"]: d for d in interp.get_input_details() + interp.get_output_details()}
+    assert [e["role"] for e in car["inputs"]] == list(tflite.INPUT_ROLES[net])
+    assert [e["role"] for e in car["outputs"]] == list(tflite.OUTPUT_ROLES[net])
+    for entry in car["inputs"] + car["outputs"]:
+        d = details[entry["name"]]
+        assert entry["shape"] == [int(v) for v in d["shape"]]
+        assert entry["dtype"] == d["dtype"].__name__
+        if mode == "int8_io":
+            assert entry["quantization"] == {
+                "scale": pytest.approx(d["quantization"][0]),
+                "zero_point": d["quantization"][1],
+            }
+        else:
+            assert entry["quantization"] is None
+    if net == "handsegnet":
+        assert car["input_size"] == list(HANDSEG_SIZE) and car["output_stride"] == 1
+        assert car["normalization"] == {"scale": pytest.approx(1 / 255), "offset": -0.5}
+        assert car["outputs"][0]["shape"] == [1, *HANDSEG_SIZE, 2]
+    else:
+        assert car["normalization"] is None and car["lifting_variant"] == "proposed"
+        assert car["outputs"][0]["shape"] == [1, 21, 3]
+    # The benchmark harness accepts it (shared schema, other helper's reader).
+    loaded = bench_sidecar.load_sidecar(result.sidecar_path)
+    bench_sidecar.verify_file(loaded, result.tflite_path)
+    assert bench_sidecar.verify_tensors(loaded, "inputs", interp.get_input_details())
+
+
+def _np_rodrigues_ok(rotation):
+    eye = np.eye(3)[None]
+    return np.abs(rotation @ np.swapaxes(rotation, 1, 2) - eye).max(), np.linalg.det(rotation)
+
+
+def test_lifting_export_reproduces_rotation_and_flip(nets, exported, test_inputs):
+    """xyz = flip(canonical) @ R for left and right hands, recomputed in NumPy."""
+    scoremap = np.repeat(test_inputs["lifting"]["scoremap"][:1], 2, axis=0)
+    hand_side = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)  # left, right
+    inputs = {"scoremap": scoremap, "hand_side": hand_side}
+    got = _run(exported["lifting", "fp32"].tflite_path, inputs)
+    want = _keras("lifting", nets["lifting"], inputs)
+    for role in ("xyz", "xyz_canonical", "rotation"):
+        np.testing.assert_allclose(got[role], want[role], rtol=1e-4, atol=1e-6)
+    ortho, det = _np_rodrigues_ok(got["rotation"].astype(np.float64))
+    assert ortho < 1e-5 and np.allclose(det, 1.0, atol=1e-5)
+    mirror = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, -1.0]])[:, None, :]  # right: negate z
+    expected = np.einsum("bkj,bji->bki", got["xyz_canonical"] * mirror, got["rotation"])
+    np.testing.assert_allclose(got["xyz"], expected, rtol=1e-5, atol=1e-6)
+    # Same maps, other hand: the flip (and the hand-side input) must change the result.
+    assert np.abs(got["xyz"][0] - got["xyz"][1]).max() > 1e-4
+
+
+def test_unknown_mode_lists_the_modes(nets):
+    with pytest.raises(ValueError) as info:
+        tflite.export_tflite(nets["lifting"], "lifting", "int4", "unused")
+    for mode in tflite.MODES:
+        assert mode in str(info.value)
+    with pytest.raises(ValueError, match="handsegnet"):
+        tflite.check_net("hands")
+
+
+@pytest.fixture()
+def no_conversion(monkeypatch):
+    """Fail the test if any conversion starts: bad input must be caught before."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a conversion started before the bad input was reported")
+
+    monkeypatch.setattr(tflite, "convert", forbidden)
+
+
+def test_unwritable_output_dir_fails_before_converting(nets, tmp_path, no_conversion):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for bad in (blocker, blocker / "sub"):
+        with pytest.raises(tflite.ExportError, match="not a writable directory"):
+            tflite.export_tflite(nets["lifting"], "lifting", "fp32", bad)
+
+
+def test_calibrated_mode_without_data_fails_before_converting(nets, tmp_path, no_conversion):
+    with pytest.raises(tflite.ExportError, match="needs calibration data"):
+        tflite.export_tflite(nets["lifting"], "lifting", "int8", tmp_path)
+
+
+def test_calibration_dir_without_samples(nets, tmp_path, no_conversion):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shapes = tflite.input_shapes("lifting", nets["lifting"])
+    with pytest.raises(calibration.CalibrationError, match="no usable 'training' samples"):
+        calibration.calibration_arrays("lifting", empty, shapes)
+    with pytest.raises(calibration.CalibrationError, match="does not exist"):
+        calibration.calibration_arrays("lifting", tmp_path / "missing", shapes)
+    cfg = exporter.ExportConfig(
+        nets=("lifting",), modes=("int8",), output_dir=str(tmp_path / "out"),
+        calibration_data=str(empty),
+    )  # fmt: skip
+    loaded = {"lifting": exporter.LoadedNet("lifting", nets["lifting"], None, "proposed")}
+    with pytest.raises(calibration.CalibrationError):
+        exporter.export_all(cfg, loaded)
+
+
+def test_mismatching_weights_fail_before_converting(nets, tmp_path, no_conversion):
+    folder = tmp_path / "weights"
+    # Lifting tensors saved under the PoseNet file name: wrong net.
+    W.save_weights(folder / "posenet", nets["lifting"], CONFIGS["lifting"])
+    with pytest.raises(tflite.ExportError, match="hold lifting tensors, not posenet"):
+        exporter.load_net("posenet", str(folder))
+    # Right net, but the config says another width: shape conflicts, nothing assigned.
+    W.save_weights(folder / "lifting", nets["lifting"], {"width": 1 / 8})
+    with pytest.raises(W.WeightMismatchError, match="shape conflicts"):
+        exporter.load_net("lifting", str(folder))
+    with pytest.raises(tflite.ExportError, match="no weights for handsegnet"):
+        exporter.load_net("handsegnet", str(folder))
+
+
+def test_flex_op_is_a_conversion_error_naming_it(tmp_path):
+    image = keras.Input((16, 16, 3), batch_size=1)
+    dilated = keras.layers.Lambda(
+        lambda x: tf.raw_ops.Dilation2D(
+            input=x, filter=tf.ones([3, 3, 3]), strides=[1, 1, 1, 1], rates=[1, 1, 1, 1],
+            padding="SAME",
+        )
+    )(image)  # fmt: skip
+    model = keras.Model(image, dilated)
+    with pytest.raises(tflite.ExportError, match=r"tf\.Dilation2D"):
+        tflite.convert("posenet", model, "fp32", {"image": [1, 16, 16, 3]})
+
+
+def test_qat_tiny_net_finetunes_converts_and_runs(nets, shapes, tmp_path, test_inputs):
+    inputs, targets, _ = smoke_arrays("lifting", 4, seed=3)
+    batches = [
+        ({k: v[i : i + 2] for k, v in inputs.items()}, {k: v[i : i + 2] for k, v in targets.items()})
+        for i in (0, 2)
+    ]  # fmt: skip
+    config = qat.QATConfig(steps=3, learning_rate=1e-3, calibration_batches=2)
+    qat_model, losses = qat.finetune(nets["lifting"], "lifting", batches, config)
+    assert len(losses) == 3 and np.all(np.isfinite(losses))
+    # Fine-tuning changed the QAT copy, not the float net.
+    float_kernel = nets["lifting"].get_layer("fc_xyz").kernel.numpy()
+    assert np.array_equal(float_kernel, nets["lifting"].get_layer("fc_xyz").kernel.numpy())
+    rep = calibration.representative_dataset(inputs)
+    result = tflite.export_tflite(
+        qat_model, "lifting", "qat", tmp_path, shapes=shapes["lifting"], representative=rep
+    )
+    interp = Interpreter(model_path=str(result.tflite_path))
+    assert sum(d["dtype"] == np.int8 for d in interp.get_tensor_details()) > 20
+    got = _run(result.tflite_path, test_inputs["lifting"])
+    want = _keras("lifting", qat_model, test_inputs["lifting"])
+    for role in ("xyz", "xyz_canonical"):
+        step = (want[role].max() - min(want[role].min(), 0)) / 255.0
+        assert np.abs(got[role] - want[role]).max() <= 6 * step, role
+
+
+def test_float_savedmodel_matches_keras(nets, shapes, tmp_path, test_inputs):
+    path = tflite.save_float_savedmodel(
+        nets["handsegnet"], "handsegnet", tmp_path, shapes["handsegnet"]
+    )
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    image = test_inputs["handsegnet"]["image"][:1]
+    got = serve(image=tf.constant(image))["logits"].numpy()
+    want = _keras("handsegnet", nets["handsegnet"], {"image": image})["logits"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def _tiny_eval_npz(path, n: int = 4):
+    """An eval.npz (benchmarks/evalset.py schema) from the smoke sets, frames 32 x 48."""
+    import cv2
+
+    seg, seg_t, _ = smoke_arrays("handsegnet", n, 40, seed=11)
+    pose, _, pose_truth = smoke_arrays("posenet", n, 256, seed=11)
+    lift, _, lift_truth = smoke_arrays("lifting", n, seed=11)
+    size = (HANDSEG_SIZE[1], HANDSEG_SIZE[0])
+    images = np.stack([cv2.resize(im, size) for im in np.round((seg["image"] + 0.5) * 255)])
+    mask = np.stack([cv2.resize(m[..., 1], size, interpolation=cv2.INTER_NEAREST)
+                     for m in seg_t["hand_mask"]]) > 0.5  # fmt: skip
+    xyz = lift_truth["keypoints_xyz"]
+    np.savez(
+        path,
+        images=images.astype(np.uint8), hand_side=lift["hand_side"], gt_mask=mask,
+        gt_uv=pose_truth["keypoints_uv_crop"], gt_vis=pose_truth["keypoint_vis"].astype(bool),
+        crops=pose["image"], crop_uv=pose_truth["keypoints_uv_crop"],
+        crop_scale=np.ones(n, np.float32), scoremaps=lift["scoremap"],
+        gt_xyz=(xyz - xyz[:, :1]).astype(np.float32),
+        keypoint_scale=np.linalg.norm(xyz[:, 12] - xyz[:, 11], axis=-1).astype(np.float32),
+        meta=json.dumps({"dataset": "smoke", "input_size": list(HANDSEG_SIZE)}),
+    )  # fmt: skip
+    return path
+
+
+def test_accuracy_report(nets, exported, tmp_path):
+    from hand3d_tf.export import report
+
+    out = tmp_path / "export"
+    for mode in ("fp32", "fp16", "int8"):  # copies of the matrix exports, for two nets
+        for net in ("handsegnet", "lifting"):
+            for suffix in (".tflite", ".json"):
+                src = exported[net, mode].tflite_path.with_suffix(suffix)
+                out.mkdir(exist_ok=True)
+                (out / src.name).write_bytes(src.read_bytes())
+    # PoseNet needs the eval set's 256 x 256 crops.
+    posenet = models.build("posenet", {"width": 1 / 16})
+    for mode in ("fp32", "fp16"):
+        tflite.export_tflite(posenet, "posenet", mode, out)
+    data = _tiny_eval_npz(tmp_path / "eval.npz")
+    keras_models = {
+        "handsegnet": nets["handsegnet"],
+        "posenet": posenet,
+        "lifting": nets["lifting"],
+    }
+    rows = report.accuracy_report(keras_models, out, data)
+    by = {(r.net, r.mode): r for r in rows}
+    assert set(by) == {(n, m) for n in keras_models for m in ("keras", "fp32", "fp16")} | {
+        ("handsegnet", "int8"),
+        ("lifting", "int8"),
+    }
+    # Independent IoU of the Keras logits: hand where logit 1 > logit 0.
+    with np.load(data) as f:
+        images, gt = f["images"], f["gt_mask"]
+    logits = np.asarray(nets["handsegnet"](images.astype(np.float32) / 255 - 0.5))
+    pred = logits[..., 1] > logits[..., 0]
+    inter, union = (pred & gt).sum((1, 2)), (pred | gt).sum((1, 2))
+    iou = np.mean(inter[union > 0] / union[union > 0])
+    assert by["handsegnet", "keras"].metric == pytest.approx(iou, abs=1e-9)
+    for net in keras_models:
+        fp32 = by[net, "fp32"]
+        assert fp32.rel_max_dev < 1e-4 and fp32.metric == pytest.approx(by[net, "keras"].metric)
+        assert by[net, "fp16"].delta_vs_fp32 is not None
+    assert 0.0 <= by["posenet", "fp16"].argmax_agreement_fp32 <= 1.0
+    assert by["posenet", "fp16"].target == "argmax agreement >= 0.99"
+    assert by["lifting", "int8"].target == "drop <= 0.02"
+    assert by["lifting", "int8"].status in ("met",) or "MISSED" in by["lifting", "int8"].status
+    table = (out / "accuracy_report.md").read_text()
+    assert table.count("\n| ") == 1 + len(rows)  # header + one line per row
+    payload = json.loads((out / "accuracy_report.json").read_text())
+    assert len(payload["rows"]) == len(rows) and payload["num_samples"] == 4
+
+
+def _cli(argv) -> int:
+    from absl import flags
+
+    from hand3d_tf.cli import export as cli
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["hand3d-export", *argv])
+    return cli.main(["hand3d-export"])
+
+
+def test_cli_bad_mode_and_gpu_check(exported, capsys):
+    assert _cli(["--mode=fp32,int4", "--weights=random", "--output_dir=/tmp/unused"]) == 2
+    err = capsys.readouterr().err
+    assert "int4" in err and all(m in err for m in tflite.MODES)
+    folder = exported["handsegnet", "fp32"].tflite_path.parent
+    code = _cli(["--noconvert", "--check_gpu", f"--output_dir={folder}", "--net=handsegnet",
+                 "--mode=fp32,fp16", "--weights=random"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and out.count(": GPU-ready") == 2, out
