@@ -441,3 +441,15 @@ def test_cli_bad_mode_and_gpu_check(exported, capsys):
                  "--mode=fp32,fp16", "--weights=random"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and out.count(": GPU-ready") == 2, out
+
+
+@pytest.mark.parametrize("net", ["handsegnet", "posenet", "lifting"])
+def test_fp32_and_fp16_exports_are_gpu_delegate_ready(net, exported):
+    """Issue requirement: the float exports of all three networks have no GPU findings."""
+    from hand3d_tf.export import gpu_check
+
+    for mode in ("fp32", "fp16"):
+        if (net, mode) not in exported:
+            continue
+        report = gpu_check.check_gpu_compatibility(exported[net, mode].tflite_path)
+        assert report.ok, report.summary()

@@ -160,12 +160,15 @@ class Rodrigues(keras.layers.Layer):
 
     theta = sqrt(|u|^2 + 1e-8), axis (x, y, z) = u / theta, c = cos, s = sin, C = 1 - c;
     the standard right-handed Rodrigues matrix for column vectors. Built from
-    element-wise ops and one stack (TFLite PACK) instead of the original's DynamicStitch.
+    element-wise ops and one concat (TFLite CONCATENATION) instead of the original's DynamicStitch.
     """
 
     def call(self, u):
-        theta = tf.sqrt(tf.reduce_sum(tf.square(u), axis=-1) + THETA_EPS)
-        x, y, z = (u[:, i] / theta for i in range(3))
+        # split + per-part division: u[:, i] would become 2-D STRIDED_SLICE ops and u / theta
+        # an L2_NORMALIZATION, both refused by the TFLite GPU delegate.
+        theta = tf.sqrt(tf.reduce_sum(tf.square(u), axis=-1, keepdims=True) + THETA_EPS)
+        ux, uy, uz = tf.split(u, 3, axis=-1)  # each [B, 1]
+        x, y, z = ux / theta, uy / theta, uz / theta
         c, s = tf.cos(theta), tf.sin(theta)
         one_c = 1.0 - c
         entries = [
@@ -173,7 +176,7 @@ class Rodrigues(keras.layers.Layer):
             y * x * one_c + z * s, c + y * y * one_c, y * z * one_c - x * s,
             z * x * one_c - y * s, z * y * one_c + x * s, c + z * z * one_c,
         ]  # fmt: skip
-        return tf.reshape(tf.stack(entries, axis=-1), [-1, 3, 3])
+        return tf.reshape(tf.concat(entries, axis=-1), [-1, 3, 3])
 
 
 @keras.utils.register_keras_serializable(package="hand3d_tf")
@@ -187,7 +190,8 @@ class FlipRightHand(keras.layers.Layer):
 
     def call(self, inputs):
         xyz, hand_side = inputs
-        is_right = tf.cast(hand_side[:, 1:2] > hand_side[:, 0:1], xyz.dtype)  # [B, 1]
+        left, right = tf.split(hand_side, 2, axis=-1)  # no STRIDED_SLICE (GPU delegate)
+        is_right = tf.cast(right > left, xyz.dtype)  # [B, 1]
         # Per-sample factors (1, 1, +-1) without ones_like (a dynamic BROADCAST_TO).
         sign = 1.0 + is_right * tf.constant([0.0, 0.0, -2.0], dtype=xyz.dtype)  # [B, 3]
         return xyz * sign[:, None, :]
