@@ -40,6 +40,10 @@ STB_REFERENCE_CURVES = {
 }
 
 
+# np.trapezoid is NumPy >= 2; np.trapz (its old name) is all NumPy 1.x has (JetPack 5).
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
+
 def pck_auc(thresholds, pck) -> float:
     """Area under a PCK curve normalised by the threshold range: trapezoid(pck) / (hi - lo)."""
     x = np.asarray(thresholds, dtype=np.float64)
@@ -48,7 +52,7 @@ def pck_auc(thresholds, pck) -> float:
         raise ValueError(
             f"thresholds and pck must be 1-D of equal length >= 2; received {x.shape}, {y.shape}"
         )
-    return float(np.trapezoid(y, x) / np.trapezoid(np.ones_like(x), x))
+    return float(_trapezoid(y, x) / _trapezoid(np.ones_like(x), x))
 
 
 def _json_float(value):

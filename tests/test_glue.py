@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 
+import cv2
 import numpy as np
 import pytest
 
@@ -206,3 +207,254 @@ def test_back_projection_of_a_crop_keypoint():
     image_points = glue.crop_to_image(crop_points, center, scale)
     np.testing.assert_allclose(image_points[0], [[110.0, 130.0], [100.0, 150.0]])
     np.testing.assert_allclose(glue.image_to_crop(image_points, center, scale), crop_points)
+
+
+# --- the fast paths equal plain re-implementations, bit for bit ------------------------------
+# The references below are the straightforward versions of each step (the glue before its
+# speed-up, itself checked against TF and the original's numbers above). Every comparison is
+# exact (assert_array_equal), ties and float rounding included.
+
+
+def _ref_normalize(images):
+    return np.asarray(images, np.float32) / np.float32(255.0) - np.float32(0.5)
+
+
+def _ref_hand_probability(logits):
+    logits = np.asarray(logits, np.float32)
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e[..., 1] / e.sum(axis=-1)
+
+
+def _ref_blob(logits, filter_size=21):
+    """All N passes of a full-frame dilation, no early exit, no windows."""
+    batch, height, width, _ = logits.shape
+    detected = (logits[..., 1] > logits[..., 0]).astype(np.uint8)
+    p_hand = _ref_hand_probability(logits).reshape(batch, -1)
+    kernel = np.ones((filter_size, filter_size), np.uint8)
+    out = np.zeros((batch, height, width), bool)
+    for b in range(batch):
+        blob = np.zeros((height, width), np.uint8)
+        blob[np.unravel_index(np.argmax(p_hand[b]), (height, width))] = 1
+        for _ in range(max(height, width) // (filter_size // 2)):
+            grown = cv2.dilate(blob, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+            blob = grown & detected[b]
+        out[b] = blob.astype(bool)
+    return out
+
+
+def _ref_crop_and_resize(images, boxes, crop_hw):
+    """A 4-corner gather per output pixel, as tf.image.crop_and_resize computes it."""
+    images = np.asarray(images, np.float32)
+    batch, height, width, _ = images.shape
+    ys = glue._sample_positions(boxes[:, 0], boxes[:, 2], height, crop_hw[0])
+    xs = glue._sample_positions(boxes[:, 1], boxes[:, 3], width, crop_hw[1])
+    y_ok, x_ok = (ys >= 0) & (ys <= height - 1), (xs >= 0) & (xs <= width - 1)
+    ys, xs = np.where(y_ok, ys, 0).astype(np.float32), np.where(x_ok, xs, 0).astype(np.float32)
+    top, left = np.floor(ys), np.floor(xs)
+    y_lerp, x_lerp = (ys - top)[:, :, None, None], (xs - left)[:, None, :, None]
+    top, bottom = top.astype(int), np.ceil(ys).astype(int)
+    left, right = left.astype(int), np.ceil(xs).astype(int)
+    b = np.arange(batch)[:, None, None]
+
+    def pick(rows, cols):
+        return images[b, rows[:, :, None], cols[:, None, :]]
+
+    upper = pick(top, left) + (pick(top, right) - pick(top, left)) * x_lerp
+    lower = pick(bottom, left) + (pick(bottom, right) - pick(bottom, left)) * x_lerp
+    crops = upper + (lower - upper) * y_lerp
+    inside = (y_ok[:, :, None] & x_ok[:, None, :])[..., None]
+    return np.where(inside, crops, np.float32(0)).astype(np.float32)
+
+
+def _ref_resize_legacy(maps, out_hw):
+    maps = np.asarray(maps, np.float32)
+    y_lo, y_hi, y_lerp = glue._legacy_weights(maps.shape[1], out_hw[0])
+    x_lo, x_hi, x_lerp = glue._legacy_weights(maps.shape[2], out_hw[1])
+    rows = maps[:, :, x_lo] + (maps[:, :, x_hi] - maps[:, :, x_lo]) * x_lerp[None, None, :, None]
+    top, bottom = rows[:, y_lo], rows[:, y_hi]
+    return top + (bottom - top) * y_lerp[None, :, None, None]
+
+
+def _ref_keypoints(scoremaps, crop_size=256):
+    """Arg-max over every pixel of the upsampled maps."""
+    up = _ref_resize_legacy(scoremaps, (crop_size, crop_size))
+    batch, _, _, num = up.shape
+    flat = up.reshape(batch, -1, num)
+    index = np.argmax(flat, axis=1)
+    scores = np.take_along_axis(flat, index[:, None], axis=1)[:, 0]
+    return np.stack(np.divmod(index, crop_size), axis=-1), scores
+
+
+def _assert_bitwise(actual, expected):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    np.testing.assert_array_equal(actual.view(np.uint8), expected.view(np.uint8))
+
+
+def _tie_heavy_scoremaps(rng, kind: int, hw=(32, 32), num=21) -> np.ndarray:
+    """[1, h, w, num] float32 maps built to stress ties, plateaus, borders and rounding."""
+    shape = (1, *hw, num)
+    if kind == 0:  # smooth-ish random
+        return rng.normal(size=shape).astype(np.float32)
+    if kind == 1:  # coarse quantisation: many equal maxima
+        return (np.round(rng.normal(size=shape) * 2) / 2).astype(np.float32)
+    if kind == 2:  # all equal
+        return np.full(shape, rng.normal(), np.float32)
+    if kind == 3:  # plateaus: constant 4x4 blocks, a few at the maximum
+        blocks = np.round(rng.normal(size=(1, -(-hw[0] // 4), -(-hw[1] // 4), num)))
+        maps = np.repeat(np.repeat(blocks, 4, axis=1), 4, axis=2)
+        return maps[:, : hw[0], : hw[1]].astype(np.float32)
+    if kind == 4:  # the maximum on the border rows/columns, neighbours 1 ulp below it
+        maps = rng.uniform(-1, 0, shape).astype(np.float32)
+        peak = np.float32(rng.uniform(0.5, 100))
+        for k in range(num):
+            r = rng.choice([0, hw[0] - 1, rng.integers(hw[0])])
+            c = rng.choice([0, hw[1] - 1, rng.integers(hw[1])])
+            maps[0, r, c, k] = peak
+            for dr, dc in [(-1, 0), (1, 0), (0, -1), (0, 1), (1, 1), (-1, -1)]:
+                if 0 <= r + dr < hw[0] and 0 <= c + dc < hw[1] and rng.random() < 0.6:
+                    maps[0, r + dr, c + dc, k] = np.nextafter(peak, np.float32(-np.inf))
+        return maps
+    if kind == 5:  # two or three equal peaks per channel
+        maps = rng.uniform(-1, 0, shape).astype(np.float32)
+        for k in range(num):
+            for _ in range(rng.integers(2, 4)):
+                maps[0, rng.integers(hw[0]), rng.integers(hw[1]), k] = 1.0
+        return maps
+    if kind == 6:  # huge and tiny magnitudes (differences must not overflow)
+        scale = rng.choice([1e30, 1e-38, 1e-44, 2.0**125])
+        return (rng.normal(size=shape) * scale).astype(np.float32)
+    # values a few ulps apart around one number: rounding decides the arg-max
+    base = np.float32(rng.uniform(-10, 10))
+    steps = rng.integers(-3, 4, shape)
+    return (base + steps * np.spacing(base)).astype(np.float32)
+
+
+def test_keypoints_fast_path_equals_dense_argmax_on_400_tie_heavy_cases():
+    rng = np.random.default_rng(10)
+    for case in range(400):
+        maps = _tie_heavy_scoremaps(rng, case % 8)
+        rowcol, scores = glue.keypoints_from_scoremaps(maps)
+        want_rowcol, want_scores = _ref_keypoints(maps)
+        np.testing.assert_array_equal(rowcol, want_rowcol, err_msg=f"case {case}")
+        _assert_bitwise(scores, want_scores)
+
+
+def test_keypoints_other_factors_and_fallbacks_equal_dense_argmax():
+    rng = np.random.default_rng(11)
+    cases = [((32, 32), 32), ((32, 32), 64), ((16, 32), 128), ((24, 24), 256), ((30, 40), 120)]
+    for (hw, size), kind in zip(cases * 8, range(40)):
+        maps = np.concatenate([_tie_heavy_scoremaps(rng, (kind + i) % 8, hw, 3) for i in range(2)])
+        rowcol, scores = glue.keypoints_from_scoremaps(maps, crop_size=size)
+        want_rowcol, want_scores = _ref_keypoints(maps, size)
+        np.testing.assert_array_equal(rowcol, want_rowcol, err_msg=f"{hw} -> {size}")
+        _assert_bitwise(scores, want_scores)
+    # inf, NaN and overflowing differences take the dense path: same answers as before
+    maps = rng.normal(size=(1, 32, 32, 4)).astype(np.float32)
+    maps[0, 3, 4, 0], maps[0, 5, 6, 1] = np.inf, np.nan
+    maps[0, 7, 8, 2], maps[0, 7, 9, 2] = np.float32(3e38), np.float32(-3e38)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rowcol, scores = glue.keypoints_from_scoremaps(maps)
+        want_rowcol, want_scores = _ref_keypoints(maps)
+    np.testing.assert_array_equal(rowcol, want_rowcol)
+    np.testing.assert_array_equal(scores, want_scores)
+
+
+def test_keypoints_on_the_reference_cases_equal_dense_argmax(cases):
+    rowcol, scores = glue.keypoints_from_scoremaps(cases["posenet_stage3"])
+    want_rowcol, want_scores = _ref_keypoints(cases["posenet_stage3"])
+    np.testing.assert_array_equal(rowcol, want_rowcol)
+    _assert_bitwise(scores, want_scores)
+
+
+def _random_logits(rng, kind: int, hw) -> np.ndarray:
+    """[1, H, W, 2] logits: blobs, noise, ties, marginal and saturated values."""
+    height, width = hw
+    rows, cols = np.mgrid[:height, :width]
+    margin = np.full(hw, -3.0)
+    for _ in range(rng.integers(0, 4)):
+        r, c, a, b = rng.uniform(0, height), rng.uniform(0, width), *rng.uniform(2, 25, 2)
+        margin[((rows - r) / a) ** 2 + ((cols - c) / b) ** 2 < 1] = rng.uniform(0.5, 40)
+    margin += rng.normal(0, rng.choice([0.3, 1.5]), hw)
+    if kind == 1:  # saturated softmax: many pixels with p = 1.0 exactly
+        margin = np.where(margin > 0, 60.0, margin)
+    if kind == 2:  # marginal: p = 0.5 everywhere, the seed may lie outside the mask
+        margin = rng.choice([-1e-9, 0.0, 1e-9], hw)
+    if kind == 3:  # quantised: ties between logits
+        margin = np.round(margin)
+    base = rng.normal(0, 3, hw)
+    return np.stack([base, base + margin], axis=-1)[None].astype(np.float32)
+
+
+def test_hand_probability_equals_softmax_bit_for_bit():
+    rng = np.random.default_rng(12)
+    for case in range(300):
+        logits = _random_logits(rng, case % 4, (24, 30))
+        _assert_bitwise(glue.hand_probability(logits), _ref_hand_probability(logits))
+    logits = rng.normal(size=(2, 5, 6, 2)).astype(np.float32) * 1e38
+    logits[0, 0, 0] = [np.inf, 1.0]
+    logits[0, 0, 1] = [np.nan, 1.0]
+    logits[1, 2, 2] = [-np.inf, np.inf]
+    with np.errstate(invalid="ignore"):
+        got, want = glue.hand_probability(logits), _ref_hand_probability(logits)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_blob_equals_full_frame_passes_on_300_random_cases():
+    rng = np.random.default_rng(13)
+    sizes = [(40, 60), (48, 64), (30, 20), (8, 9), (64, 48)]
+    for case in range(300):
+        hw, filter_size = sizes[case % 5], [21, 5, 3, 4, 9][case // 5 % 5]
+        logits = np.concatenate([_random_logits(rng, (case + i) % 4, hw) for i in range(2)])
+        got = glue.single_hand_blob(logits, filter_size)
+        np.testing.assert_array_equal(got, _ref_blob(logits, filter_size), err_msg=f"case {case}")
+
+
+def test_blob_on_full_frames_and_reference_cases_equals_full_frame_passes(cases):
+    rng = np.random.default_rng(14)
+    logits = [_random_logits(rng, k, (240, 320)) for k in range(4)] + [cases["hand_scoremap"]]
+    logits = np.concatenate(logits)
+    np.testing.assert_array_equal(glue.single_hand_blob(logits), _ref_blob(logits))
+
+
+def test_crop_and_resize_equals_four_corner_gather_on_300_boxes():
+    rng = np.random.default_rng(15)
+    for case in range(300):
+        height, width = rng.integers(1, 50, 2)
+        images = rng.uniform(-0.5, 0.5, (2, height, width, 3)).astype(np.float32)
+        if case % 3 == 0:
+            images = np.round(images * 4)  # float64 input with many equal pixels
+        y1, x1 = rng.uniform(-0.7, 1.2, 2)
+        side_y, side_x = rng.choice([-1.0, 1.0]) * rng.uniform(0.001, 2, 2)
+        boxes = np.array([[y1, x1, y1 + side_y, x1 + side_x], rng.uniform(-1, 2, 4)], np.float32)
+        crop_hw = tuple(rng.integers(1, 40, 2))
+        got = glue.crop_and_resize(images, boxes, crop_hw)
+        _assert_bitwise(got, _ref_crop_and_resize(images, boxes, crop_hw))
+
+
+def test_crop_hand_on_the_reference_cases_equals_four_corner_gather(cases):
+    loc = glue.locate_hand(cases["hand_scoremap"])
+    images = glue.normalize_image(cases["images"])
+    _assert_bitwise(images, _ref_normalize(cases["images"]))
+    boxes = glue.crop_boxes(loc.center_rowcol, loc.scale, images.shape[1:3])
+    crop = glue.crop_hand(images, loc.center_rowcol, loc.scale)
+    _assert_bitwise(crop, _ref_crop_and_resize(images, boxes, (256, 256)))
+
+
+def test_legacy_resize_equals_plain_gather_bit_for_bit():
+    rng = np.random.default_rng(16)
+    for in_hw, out_hw in [((30, 40), (240, 320)), ((32, 32), (256, 256)), ((7, 5), (17, 9))]:
+        maps = rng.normal(size=(2, *in_hw, 2)).astype(np.float32)
+        _assert_bitwise(glue.resize_bilinear_legacy(maps, out_hw), _ref_resize_legacy(maps, out_hw))
+
+
+def test_bench_glue_times_every_stage_and_prints_a_markdown_row(capsys):
+    from benchmarks import bench_glue
+
+    bench_glue.main(["--runs=3", "--warmup=1", f"--glue={glue.__file__}"])
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "glue.py" and cells[3] == "3"
+    times = [float(c) for c in cells[4:]]
+    assert len(times) == len(bench_glue.STAGES) + 1 and all(t > 0 for t in times)
+    assert times[-1] >= max(times[:-1])  # the total covers every stage
