@@ -14,13 +14,13 @@ import json
 import logging
 import os
 import pathlib
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 import numpy as np
 
 from hand3d_tf import safe_pickle
+from hand3d_tf.atomic import atomic_write
 
 __all__ = [
     "SCOPES",
@@ -222,21 +222,6 @@ def _sha256(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(target: pathlib.Path, write) -> None:
-    """Write via a temp file in the target's folder + os.replace: never a half file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def net_of_keys(keys) -> str | None:
     """The models.NETS name whose scope(s) the keys use, or None when mixed / unknown."""
     scopes = {str(k).split("/", 1)[0] for k in keys}
@@ -289,9 +274,9 @@ def save_weights(
         "npz_sha256": "",
     }
     json.dumps(meta)  # fail on a non-JSON config before writing anything
-    _atomic_write(npz_path, lambda f: np.savez(f, **arrays))
+    atomic_write(npz_path, lambda f: np.savez(f, **arrays))
     meta["npz_sha256"] = _sha256(npz_path)
-    _atomic_write(json_path, lambda f: f.write((json.dumps(meta, indent=2) + "\n").encode()))
+    atomic_write(json_path, json.dumps(meta, indent=2) + "\n")
     return npz_path, json_path
 
 

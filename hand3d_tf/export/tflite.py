@@ -35,6 +35,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any, Callable
 
+from hand3d_tf.atomic import atomic_write
 from hand3d_tf.export.gpu_check import model_ops
 from hand3d_tf.keypoints import KEYPOINT_NAMES
 
@@ -88,19 +89,7 @@ def ensure_writable_dir(path: os.PathLike | str) -> pathlib.Path:
     return path
 
 
-def write_atomic(path: pathlib.Path, data: bytes | str) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see half a file."""
-    path = pathlib.Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+write_atomic = atomic_write  # kept for callers of this module
 
 
 def sha256_file(path: os.PathLike | str) -> str:

@@ -22,6 +22,8 @@ import uuid
 
 import tensorflow as tf
 
+from hand3d_tf.atomic import atomic_write
+
 CHECKPOINT_SUBDIR = "checkpoints"
 CONFIG_FILE = "config.json"
 META_FILE = "meta.json"
@@ -52,17 +54,7 @@ def write_json_atomic(path: str, obj) -> None:
     """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP, suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True))
     _fsync_dir(folder)
 
 

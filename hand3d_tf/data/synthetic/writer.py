@@ -9,15 +9,14 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pathlib
 import pickle
-import tempfile
 
 import cv2
 import numpy as np
 
 from hand3d_tf import keypoints as kp
+from hand3d_tf.atomic import atomic_write
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.sample import generate_sample
 
@@ -78,15 +77,7 @@ def _work(args) -> tuple[int, dict]:
 
 
 def _write_pickle_atomically(path: pathlib.Path, annotations: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(annotations, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: pickle.dump(annotations, f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def write_dataset(
