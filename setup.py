@@ -31,7 +31,7 @@ setup(
     version="0.1.0",
     description="ColorHandPose3D (single-image 3D hand pose) in TensorFlow 2 / Keras, to the edge",
     packages=find_packages(include=["hand3d_tf", "hand3d_tf.*", "benchmarks", "benchmarks.*"]),
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest>=8"], "tensorboard": ["tensorboard>=2.21,<2.22"]},
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

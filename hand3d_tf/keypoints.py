@@ -55,9 +55,7 @@ FINGERS = {name: tuple(range(4 * i + 1, 4 * i + 5)) for i, name in enumerate(FIN
 PARENTS = tuple([-1] + [0 if (k % 4 == 0) else k + 1 for k in range(1, NUM_KEYPOINTS)])
 
 # Skeleton edges (parent, child) for drawing: 0->4->3->2->1, 0->8->7->6->5, ...
-SKELETON_EDGES = tuple(
-    (PARENTS[k], k) for finger in FINGERS.values() for k in reversed(finger)
-)
+SKELETON_EDGES = tuple((PARENTS[k], k) for finger in FINGERS.values() for k in reversed(finger))
 
 # One colour per finger (RGB in 0..1) and the finger index of each edge, for plots.
 FINGER_COLORS = (

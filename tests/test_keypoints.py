@@ -14,7 +14,13 @@ def test_names_and_fingers_cover_21_points_tip_to_base():
 
 
 def test_skeleton_is_the_original_chain():
-    chains = [[0, 4, 3, 2, 1], [0, 8, 7, 6, 5], [0, 12, 11, 10, 9], [0, 16, 15, 14, 13], [0, 20, 19, 18, 17]]
+    chains = [
+        [0, 4, 3, 2, 1],
+        [0, 8, 7, 6, 5],
+        [0, 12, 11, 10, 9],
+        [0, 16, 15, 14, 13],
+        [0, 20, 19, 18, 17],
+    ]
     expected = [(c[i], c[i + 1]) for c in chains for i in range(4)]
     assert list(kp.SKELETON_EDGES) == expected
     assert len(kp.EDGE_FINGER) == 20
