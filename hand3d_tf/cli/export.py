@@ -19,6 +19,7 @@ import sys
 
 from absl import app, flags
 
+from hand3d_tf.cli.flag_values import given, parse_hw
 from hand3d_tf.export.tflite import MODES, NETS, ExportError
 
 _OVR = {"allow_override": True}
@@ -64,14 +65,6 @@ flags.DEFINE_integer("threads", 2, "LiteRT CPU threads for --report", **_OVR)
 FLAGS = flags.FLAGS
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().replace(",", "x").split("x"))
-    except ValueError as e:
-        raise ValueError(f"--input_size must be HxW, e.g. 240x320; received {text!r}") from e
-    return h, w
-
-
 def _selection(net: str, modes: list) -> tuple[tuple, tuple]:
     nets = NETS if net == "all" else (net,)
     modes = MODES if modes == ["all"] else tuple(modes)
@@ -103,8 +96,8 @@ def main(argv):
                 "hand3d-make-eval-set --dataset=synthetic --output=eval.npz)"
             )
         cfg = exporter.ExportConfig(
-            nets=nets, modes=modes, weights=FLAGS.weights, output_dir=FLAGS.output_dir,
-            input_size=_parse_size(FLAGS.input_size),
+            nets=nets, modes=modes, weights=given("weights", "weights"), output_dir=given("output_dir", "export"),
+            input_size=parse_hw(given("input_size", "240x320")),
             handsegnet_output_stride=FLAGS.handsegnet_output_stride,
             calibration_data=FLAGS.calibration_data, num_calibration=FLAGS.num_calibration,
             calibration_split=FLAGS.calibration_split, qat_steps=FLAGS.qat_steps,

@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from absl import app, flags
 
+from hand3d_tf.cli.flag_values import given, parse_hw
+
 DATASETS = ("synthetic", "rhd", "stb")
 # Evaluation presets of hand3d_tf.data.pipelines per dataset (palm root, no noise).
 PRESETS = {"synthetic": "lifting_rhd_eval", "rhd": "lifting_rhd_eval", "stb": "full_stb_eval"}
@@ -149,7 +151,7 @@ def main(argv):
     if FLAGS.dataset not in DATASETS:
         raise app.UsageError(f"--dataset must be one of {DATASETS}; received {FLAGS.dataset!r}")
     try:
-        hw = tuple(int(v) for v in FLAGS.input_size)
+        hw = parse_hw(given("input_size", ["240", "320"]))
     except ValueError as e:
         raise app.UsageError(f"--input_size must be H,W; received {FLAGS.input_size}") from e
     if len(hw) != 2 or min(hw) < 32:

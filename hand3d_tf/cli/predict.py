@@ -23,6 +23,7 @@ from absl import app, flags
 import hand3d_tf
 from hand3d_tf import keypoints as kp
 from hand3d_tf import pipeline
+from hand3d_tf.cli.flag_values import given, parse_hw
 
 # allow_override: other CLI modules define flags of the same names (pytest imports several).
 _OVR = {"allow_override": True}
@@ -46,18 +47,17 @@ FLAGS = flags.FLAGS
 
 def load_pipeline() -> pipeline.ColorHandPose3D:
     try:
-        size = tuple(int(v) for v in FLAGS.input_size)
-    except ValueError:
-        raise app.UsageError(
-            f"--input_size must be height,width; received {FLAGS.input_size}"
-        ) from None
+        size = parse_hw(given("input_size", ["240", "320"]))
+    except ValueError as err:
+        raise app.UsageError(str(err)) from None
     pickles = (FLAGS.handsegnet_pickle, FLAGS.posenet_pickle)
     try:
         if any(pickles):
             if not all(pickles):
                 raise app.UsageError("--handsegnet_pickle and --posenet_pickle go together")
             return pipeline.ColorHandPose3D.from_original_weights(*pickles, input_size=size)
-        return pipeline.ColorHandPose3D.from_weights_dir(FLAGS.weights, input_size=size)
+        weights = given("weights", str(pipeline.DEFAULT_WEIGHTS_DIR))
+        return pipeline.ColorHandPose3D.from_weights_dir(weights, input_size=size)
     except FileNotFoundError as err:
         raise app.UsageError(str(err)) from None
 
@@ -141,7 +141,7 @@ def main(argv):
         )
     if FLAGS.image:
         read_image(FLAGS.image)  # fail on a bad path before loading the networks
-    out_dir = pathlib.Path(FLAGS.output_dir)
+    out_dir = pathlib.Path(given("output_dir", "predictions"))
     pipe = load_pipeline()
     out_dir.mkdir(parents=True, exist_ok=True)
     if FLAGS.image:
