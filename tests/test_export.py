@@ -143,7 +143,7 @@ def _keras(net: str, model, inputs: dict) -> dict:
 # nets have 1-4 channels per layer, so rounding errors do not average out and grow with
 # depth: measured (steps) handsegnet int8 21 (16 layers), lifting int8 3.8, posenet
 # int8_io 1.5. int16x8 on HandSegNet measured 30 int8 steps, worse than int8: see
-# docs/export.md (plain conv stacks do not show it; check real weights with --report).
+# README, export section (plain conv stacks do not show it; check real weights with --report).
 FLOAT_RTOL = {"fp32": 1e-4, "fp16": 1e-2, "dynamic": 5e-2}
 INT_STEPS = {
     ("handsegnet", "int8"): 32, ("handsegnet", "int8_io"): 32, ("handsegnet", "qat"): 32,
