@@ -35,7 +35,10 @@ def main(argv):
     print(f"image: {image_path} ({image.shape[1]}x{image.shape[0]})")
     start = time.perf_counter()
     pipe = pipeline.ColorHandPose3D.from_pretrained()
-    print(f"model: {pipe.source} (loaded in {time.perf_counter() - start:.1f} s)")
+    source = (
+        pipe.source.get("weights", pipe.source) if isinstance(pipe.source, dict) else pipe.source
+    )
+    print(f"model: {source} (loaded in {time.perf_counter() - start:.1f} s)")
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     json_path, png_path = predict.predict_image(pipe, str(image_path), "left", out_dir)
