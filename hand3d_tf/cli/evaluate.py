@@ -27,6 +27,7 @@ from hand3d_tf import baselines
 from hand3d_tf import evaluation_inputs as ei
 from hand3d_tf import keypoints as kp
 from hand3d_tf import protocols as pr
+from hand3d_tf.cli.flag_values import given
 
 # allow_override: other CLI modules define flags of the same names (--weights, --output_dir,
 # ...); without it importing two of them in one process (pytest) would fail.
@@ -67,12 +68,6 @@ def _choice(name: str, value, choices) -> str:
     return value
 
 
-def _given(name: str):
-    """The flag's value if set on the command line, else None (other CLIs in the same
-    process may have overridden the default, e.g. hand3d-predict's --weights)."""
-    return FLAGS[name].value if FLAGS[name].present else None
-
-
 def baseline_data_dir() -> str:
     """--baseline_data_dir, else --data_dir when it is a dataset root (its training split)."""
     if FLAGS.baseline_data_dir:
@@ -105,11 +100,11 @@ def evaluate_protocol(protocol: str, dataset: str, root: str, predictor: str = "
             meta["baseline"] = {"kind": baselines.DESCRIPTIONS[protocol], **stats.to_dict()}
         else:
             spec = ei.WeightsSpec(
-                weights_dir=_given("weights"),
-                handsegnet_pickle=_given("handsegnet_pickle"),
-                posenet_pickle=_given("posenet_pickle"),
-                lifting_pickle=_given("lifting_pickle"),
-                lifting_variant=_given("lifting_variant"),
+                weights_dir=given("weights", None),
+                handsegnet_pickle=given("handsegnet_pickle", None),
+                posenet_pickle=given("posenet_pickle", None),
+                lifting_pickle=given("lifting_pickle", None),
+                lifting_variant=given("lifting_variant", None),
             )
             pipe = ei.load_pipeline(protocol, spec)
             predict = ei.make_predictor(protocol, pipe)

@@ -27,13 +27,14 @@ from hand3d_tf import baselines
 from hand3d_tf import evaluation as ev
 from hand3d_tf import evaluation_inputs as ei
 from hand3d_tf import protocols as pr
+from hand3d_tf.cli.flag_values import given
 from hand3d_tf.pipeline import WEIGHT_STEMS, ColorHandPose3D
 
 FLAGS = flags.FLAGS
 DEFAULT_OUTPUT = "model_card.json"
 # (type, name, default, help). Several names are shared with other CLI modules; a flag that
 # is already defined (pytest imports them all into one process) is left alone, and main()
-# reads only values given on the command line (_value), so other modules' defaults never
+# reads only values given on the command line (given()), so other modules' defaults never
 # leak in.
 _FLAGS = (
     ("string", "weights", None, "weights folder (handsegnet/posenet/lifting .npz + .json)"),
@@ -50,11 +51,6 @@ _FLAGS = (
 for _kind, _name, _default, _help in _FLAGS:
     if _name not in FLAGS:
         getattr(flags, f"DEFINE_{_kind}")(_name, _default, _help)
-
-
-def _value(name: str, default):
-    """The flag's value if given on the command line, else ``default``."""
-    return FLAGS[name].value if FLAGS[name].present else default
 
 
 # The held-out and training data are RHD-layout folders (RHD or hand3d-make-synthetic).
@@ -178,15 +174,15 @@ def main(argv):
         argv = FLAGS(argv)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    weights_dir, data_dir = _value("weights", None), _value("data_dir", None)
+    weights_dir, data_dir = given("weights", None), given("data_dir", None)
     if not weights_dir or not data_dir:
         raise app.UsageError("give --weights=DIR and --data_dir=HELDOUT_DIR")
-    split = _value("split", "evaluation")
-    baseline_dir = _value("baseline_data_dir", None) or data_dir
-    batch_size = _value("batch_size", None) or ei.DEFAULT_BATCH_SIZE
+    split = given("split", "evaluation")
+    baseline_dir = given("baseline_data_dir", None) or data_dir
+    batch_size = given("batch_size", None) or ei.DEFAULT_BATCH_SIZE
     try:
-        source = ei.take(ei.open_source(READER, data_dir, split), _value("max_samples", None))
-        stats = baselines.training_stats(baseline_dir, _value("baseline_max_samples", None))
+        source = ei.take(ei.open_source(READER, data_dir, split), given("max_samples", None))
+        stats = baselines.training_stats(baseline_dir, given("baseline_max_samples", None))
         pipe = ei.load_pipeline(pr.FULL3D, ei.WeightsSpec(weights_dir=weights_dir))
         hashes = file_hashes(weights_dir)
     except (FileNotFoundError, ValueError) as err:
@@ -197,15 +193,15 @@ def main(argv):
     rows = table_rows(results)
     params = {n: int(getattr(pipe, n).count_params()) for n in ("handsegnet", "posenet", "lifting")}
     params["total"] = sum(params.values())
-    timing = time_pipeline(pipe, first_frame(source), _value("timing_runs", 10))
+    timing = time_pipeline(pipe, first_frame(source), given("timing_runs", 10))
     card = {
         "weights": str(weights_dir), "data_dir": str(data_dir), "split": split,
         "baseline_data_dir": str(baseline_dir), "num_samples": len(source),
-        "max_samples": _value("max_samples", None), "batch_size": batch_size,
+        "max_samples": given("max_samples", None), "batch_size": batch_size,
         "nets": pipe.source, "parameters": params, "weights_sha256": hashes, "timing": timing,
         "baseline_stats": stats.to_dict(), "table": rows, "results": results,
     }  # fmt: skip
-    out = pathlib.Path(_value("output", DEFAULT_OUTPUT))
+    out = pathlib.Path(given("output", DEFAULT_OUTPUT))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(card, indent=2))
     print(f"\n{len(source)} held-out samples ({split}) of {data_dir}; baselines from "
