@@ -1,5 +1,7 @@
 """hand3d_tf: a faithful TF2/Keras rebuild of ColorHandPose3D (Zimmermann & Brox, ICCV 2017)."""
 
+import glob
+
 from setuptools import find_packages, setup
 
 # Version ranges are the ones tested here; tf-keras must match tensorflow's minor version.
@@ -26,6 +28,16 @@ CONSOLE_SCRIPTS = [
     "hand3d-make-eval-set=hand3d_tf.cli.make_eval_set:run",
 ]
 
+# The bundled default model, its card and the demo image travel with a wheel too; the
+# pipeline finds them at <sys.prefix>/share/hand3d_tf/weights (pipeline.bundled_weights_root).
+DATA_FILES = [
+    (
+        "share/hand3d_tf/weights",
+        sorted(f for f in glob.glob("weights/*") if not f.endswith("default")),
+    ),
+    ("share/hand3d_tf/weights/default", sorted(glob.glob("weights/default/*"))),
+]
+
 setup(
     name="hand3d_tf",
     version="0.1.0",
@@ -36,4 +48,5 @@ setup(
     extras_require={"test": ["pytest>=8"], "tensorboard": ["tensorboard>=2.21,<2.22"]},
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
     include_package_data=True,
+    data_files=DATA_FILES,
 )

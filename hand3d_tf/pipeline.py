@@ -17,6 +17,7 @@ import dataclasses
 import math
 import os
 import pathlib
+import sys
 
 import cv2
 import numpy as np
@@ -25,7 +26,25 @@ from hand3d_tf import glue
 from hand3d_tf import keypoints as kp
 
 DEFAULT_INPUT_SIZE = (240, 320)  # (height, width) the released demo feeds (facts §5)
-DEFAULT_WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent.parent / "weights" / "default"
+
+
+def bundled_weights_root() -> pathlib.Path:
+    """The folder holding the bundled model (``default/``), its card and the demo image.
+
+    ``weights/`` of a source checkout (the Makefile's editable install), else the copy a wheel
+    installs under ``<sys.prefix>/share/hand3d_tf/weights`` (setup.py ``data_files``). When
+    neither holds ``default/`` the checkout path is returned, so errors name where it belongs.
+    """
+    checkout = pathlib.Path(__file__).resolve().parent.parent / "weights"
+    installed = pathlib.Path(sys.prefix) / "share" / "hand3d_tf" / "weights"
+    for root in (checkout, installed):
+        if (root / "default").is_dir():
+            return root
+    return checkout
+
+
+BUNDLED_WEIGHTS_ROOT = bundled_weights_root()
+DEFAULT_WEIGHTS_DIR = BUNDLED_WEIGHTS_ROOT / "default"
 WEIGHT_STEMS = ("handsegnet", "posenet", "lifting")  # files of a weights directory
 
 
@@ -255,7 +274,7 @@ class ColorHandPose3D:
 
     @classmethod
     def from_pretrained(cls, input_size=DEFAULT_INPUT_SIZE):
-        """The bundled default weights in weights/default/ (see weights/README)."""
+        """The bundled default weights, ``weights/default/`` (see weights/README.md)."""
         if not DEFAULT_WEIGHTS_DIR.is_dir():
             raise FileNotFoundError(
                 f"no bundled default weights at {DEFAULT_WEIGHTS_DIR}; use from_weights_dir(DIR) "

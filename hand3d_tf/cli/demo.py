@@ -18,8 +18,7 @@ from absl import app, flags
 from hand3d_tf import pipeline
 from hand3d_tf.cli import predict
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-EXAMPLE_IMAGE = REPO / "weights" / "example_hand.png"
+EXAMPLE_IMAGE = pipeline.BUNDLED_WEIGHTS_ROOT / "example_hand.png"
 
 flags.DEFINE_string("demo_image", str(EXAMPLE_IMAGE), "image to run the demo on")
 flags.DEFINE_string("demo_output_dir", "demo_output", "where the demo writes its results")
