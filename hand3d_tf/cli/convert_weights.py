@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import pathlib
-import re
 import sys
 
 import numpy as np
@@ -49,21 +48,9 @@ def _sha256(path: str) -> str:
 
 
 def _lifting_variant(flag: str | None, path: str, weights: dict) -> str:
-    from hand3d_tf.models import LIFTING_VARIANTS
+    from hand3d_tf.evaluation_inputs import infer_lifting_variant
 
-    if flag:
-        return flag
-    match = re.fullmatch(r"lifting-(.+)\.pickle", pathlib.Path(path).name)
-    if match and match.group(1) in LIFTING_VARIANTS:
-        return match.group(1)
-    if "PosePrior/fc_bottleneck/weights" in weights:
-        return "bottleneck"
-    if any(k.startswith("ViewpointNet/") for k in weights):
-        return "proposed"
-    raise ValueError(
-        f"cannot tell the lifting variant of '{path}' (direct / local / local_w_xyz_loss share "
-        f"their keys); give --lifting_variant (one of {LIFTING_VARIANTS})"
-    )
+    return flag or infer_lifting_variant(path, weights)
 
 
 def _save(
