@@ -282,9 +282,21 @@ def test_model_card(data_dir, stats, eval_batch, weights_dir, tmp_path):
     from hand3d_tf.cli import model_card
 
     out = tmp_path / "card.json"
+    md = tmp_path / "README.md"
+    md.write_text("# card\n<!-- results:begin -->\nold\n<!-- results:end -->\nkept\n"
+                  "<!-- files:begin -->\nold\n<!-- files:end -->\n")  # fmt: skip
+    image = tmp_path / "example.png"
+    cv2.imwrite(str(image), np.full((240, 320, 3), 90, np.uint8))
     argv = [f"--weights={weights_dir}", f"--data_dir={data_dir}", f"--output={out}",
-            "--timing_runs=2", "--batch_size=3"]  # fmt: skip
+            "--timing_runs=2", "--batch_size=3", f"--card={md}",
+            f"--expected_example={image}"]  # fmt: skip
     assert _run(model_card, argv) == 0
+    text = md.read_text()
+    assert "old" not in text and "kept" in text and text.startswith("# card")
+    assert f"| `{weights_dir.name}/posenet.npz` | `" in text
+    assert "| PoseNet 2D AUC 0-30 px (GT crop) |" in text
+    expected = json.loads((weights_dir / "expected_example.json").read_text())
+    assert len(expected["keypoints_uv"]) == 21 and "hand_found" in expected
     card = json.loads(out.read_text())
     for key in ("weights", "data_dir", "baseline_data_dir", "num_samples", "parameters",
                 "weights_sha256", "timing", "baseline_stats", "table", "results"):  # fmt: skip
@@ -309,3 +321,15 @@ def test_model_card(data_dir, stats, eval_batch, weights_dir, tmp_path):
     assert (
         results["lifting3d"]["model"]["unit"] == "mm" and "auc_20_50" in results["full3d"]["model"]
     )
+
+
+def test_model_card_refuses_a_card_without_markers(data_dir, weights_dir, tmp_path):
+    from hand3d_tf.cli import model_card
+
+    md = tmp_path / "README.md"
+    md.write_text("# no markers\n")
+    argv = [f"--weights={weights_dir}", f"--data_dir={data_dir}", f"--card={md}",
+            f"--output={tmp_path / 'card.json'}"]  # fmt: skip
+    with pytest.raises(Exception, match="results:begin"):
+        _run(model_card, argv)
+    assert md.read_text() == "# no markers\n" and not (tmp_path / "card.json").exists()

@@ -10,6 +10,17 @@ from the TRAINING split of --baseline_data_dir (default --data_dir). Both see th
 batches (one data pass per protocol). Writes one JSON and prints a markdown table (measure,
 model, baseline, target), the parameter count of each net, the sha256 of each weights file
 and the end-to-end Keras pipeline time per 240x320 frame (median of --timing_runs).
+
+After retraining the bundled model, one command refreshes everything that depends on it:
+
+    python -m hand3d_tf.cli.model_card --weights=weights/default --data_dir=HELDOUT_DIR \
+        --baseline_data_dir=TRAIN_DIR --output=weights/model_card_results.json \
+        --card=weights/README.md --expected_example=weights/example_hand.png
+
+--card rewrites the results table and the checksum table between the card's
+``<!-- results:begin/end -->`` and ``<!-- files:begin/end -->`` markers (nothing else);
+--expected_example writes ``<weights>/expected_example.json``, the prediction on that image
+that tests/test_default_model.py holds the shipped model to.
 """
 
 from __future__ import annotations
@@ -47,6 +58,9 @@ _FLAGS = (
     ("integer", "batch_size", ei.DEFAULT_BATCH_SIZE, "samples per network call"),
     ("integer", "timing_runs", 10, "timed pipeline runs on one 240x320 frame"),
     ("string", "output", DEFAULT_OUTPUT, "where the JSON goes"),
+    ("string", "card", None, "markdown model card whose results/files sections to rewrite"),
+    ("string", "expected_example", None, "image whose prediction becomes "
+     "<weights>/expected_example.json (hand side left)"),
 )  # fmt: skip
 for _kind, _name, _default, _help in _FLAGS:
     if _name not in FLAGS:
@@ -119,7 +133,7 @@ def markdown_table(rows: list[dict]) -> str:
     def num(v):
         return "n/a" if v is None else f"{v:.3f}"
 
-    lines = ["| measure | model | baseline | target |", "|---|---|---|---|"]
+    lines = ["| measure | default model | baseline | target |", "|---|---|---|---|"]
     for r in rows:
         target = "" if r["target"] is None else f">= {r['target']:.2f}"
         if r["target_met"] is not None:
@@ -136,6 +150,54 @@ def file_hashes(weights_dir) -> dict:
             path = pathlib.Path(weights_dir) / f"{stem}{ext}"
             out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
+
+
+def replace_section(text: str, name: str, body: str, where: str = "card") -> str:
+    """``text`` with what lies between ``<!-- name:begin -->`` and ``<!-- name:end -->``
+    replaced by ``body``; ValueError naming ``where`` unless there is exactly one such pair."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError(f"{where} needs exactly one '{begin}' ... '{end}' pair")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{body.strip()}\n{end}{tail}"
+
+
+def files_table(weights_dir, hashes: dict) -> str:
+    """Markdown checksum table; files are named ``<weights folder name>/<file>``."""
+    folder = pathlib.Path(weights_dir).name
+    lines = ["| file | sha256 |", "|---|---|"]
+    lines += [f"| `{folder}/{name}` | `{digest}` |" for name, digest in sorted(hashes.items())]
+    return "\n".join(lines)
+
+
+def update_card(path, rows: list[dict], weights_dir, hashes: dict) -> None:
+    """Rewrite the results and files sections of the markdown card at ``path`` atomically."""
+    from hand3d_tf.atomic import atomic_write
+
+    path = pathlib.Path(path)
+    text = path.read_text()
+    text = replace_section(text, "results", markdown_table(rows), str(path))
+    text = replace_section(text, "files", files_table(weights_dir, hashes), str(path))
+    atomic_write(path, text)
+
+
+def write_expected_example(pipe, image_path, weights_dir) -> pathlib.Path:
+    """``<weights_dir>/expected_example.json``: the pipeline's record on ``image_path``."""
+    from hand3d_tf.atomic import atomic_write
+    from hand3d_tf.cli.predict import read_image
+
+    image_path = pathlib.Path(image_path)
+    full = ColorHandPose3D(pipe.handsegnet, pipe.posenet, pipe.lifting)
+    record = full.predict(read_image(str(image_path)), hand_side="left").record(0)
+    keys = ("hand_found", "center_xy", "scale", "keypoints_uv", "keypoints_xyz", "keypoint_scores")
+    expected = {k: record[k] for k in keys}
+    expected["note"] = (
+        f"prediction of {pathlib.Path(weights_dir).as_posix()} on {image_path.as_posix()} "
+        "(hand_side=left); tests/test_default_model.py"
+    )
+    out = pathlib.Path(weights_dir) / "expected_example.json"
+    return atomic_write(out, json.dumps(expected, indent=1))
 
 
 def first_frame(source) -> np.ndarray:
@@ -187,6 +249,14 @@ def main(argv):
         hashes = file_hashes(weights_dir)
     except (FileNotFoundError, ValueError) as err:
         raise app.UsageError(str(err)) from None
+    card_path = given("card", None)
+    if card_path:  # fail before the long evaluations, not after them
+        try:
+            text = pathlib.Path(card_path).read_text()
+            for section in ("results", "files"):
+                replace_section(text, section, "", card_path)
+        except (OSError, ValueError) as err:
+            raise app.UsageError(f"--card: {err}") from None
     if not source.has_masks:
         raise app.UsageError(f"{data_dir} has no hand masks (the segmentation row needs them)")
     results = run_evaluations(pipe, stats, READER, source, batch_size)
@@ -212,6 +282,11 @@ def main(argv):
         print(f"sha256 {digest}  {name}")
     print(f"Keras pipeline, 240x320 frame, batch 1: median {timing['median_ms']:.1f} ms "
           f"over {timing['runs']} runs\nwrote {out}")  # fmt: skip
+    if given("card", None):
+        update_card(given("card", None), rows, weights_dir, hashes)
+        print(f"updated the results and files sections of {given('card', None)}")
+    if given("expected_example", None):
+        print(f"wrote {write_expected_example(pipe, given('expected_example', None), weights_dir)}")
     return 0
 
 
