@@ -37,6 +37,7 @@ from absl import app, flags
 from hand3d_tf import baselines
 from hand3d_tf import evaluation as ev
 from hand3d_tf import evaluation_inputs as ei
+from hand3d_tf import lifting_diagnosis as ld
 from hand3d_tf import protocols as pr
 from hand3d_tf.cli.flag_values import given
 from hand3d_tf.pipeline import WEIGHT_STEMS, ColorHandPose3D
@@ -116,6 +117,17 @@ def run_evaluations(pipe, stats, dataset, source, batch_size) -> dict:
             out = {name: keypoint_numbers(s, pr.KIND[protocol]) for name, s in out.items()}
         results[protocol] = {**out, "baseline_kind": baselines.DESCRIPTIONS[protocol]}
     return results
+
+
+def diagnose_lifting(pipe, dataset, source, batch_size) -> dict | None:
+    """:class:`lifting_diagnosis.LiftingDiagnosis` numbers (None for a lifting without a
+    separate rotation, i.e. not the proposed variant)."""
+    probe = pipe.lift(np.zeros((1, 32, 32, 21), np.float32), "left")
+    if "rotation" not in probe:
+        return None
+    diag = ld.LiftingDiagnosis(pipe)
+    out = ei.evaluate_source(pr.LIFTING3D, dataset, source, diag.predictors, batch_size=batch_size)
+    return diag.summary(out)
 
 
 def table_rows(results: dict) -> list[dict]:
@@ -261,6 +273,7 @@ def main(argv):
         raise app.UsageError(f"{data_dir} has no hand masks (the segmentation row needs them)")
     results = run_evaluations(pipe, stats, READER, source, batch_size)
     rows = table_rows(results)
+    lifting = diagnose_lifting(pipe, READER, source, batch_size)
     params = {n: int(getattr(pipe, n).count_params()) for n in ("handsegnet", "posenet", "lifting")}
     params["total"] = sum(params.values())
     timing = time_pipeline(pipe, first_frame(source), given("timing_runs", 10))
@@ -270,6 +283,7 @@ def main(argv):
         "max_samples": given("max_samples", None), "batch_size": batch_size,
         "nets": pipe.source, "parameters": params, "weights_sha256": hashes, "timing": timing,
         "baseline_stats": stats.to_dict(), "table": rows, "results": results,
+        "lifting_diagnosis": lifting,
     }  # fmt: skip
     out = pathlib.Path(given("output", DEFAULT_OUTPUT))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -277,6 +291,11 @@ def main(argv):
     print(f"\n{len(source)} held-out samples ({split}) of {data_dir}; baselines from "
           f"{stats.num_samples} training samples of {baseline_dir}\n")  # fmt: skip
     print(markdown_table(rows))
+    if lifting:
+        print(f"\nlifting diagnosis (GT score maps): viewpoint error median "
+              f"{lifting['rotation_error_deg']['median']:.1f} deg; EPE median "
+              + ", ".join(f"{k} {lifting[k]['epe_median_mm']:.1f} mm"
+                          for k in ("model", "gt_rotation", "gt_canonical")))  # fmt: skip
     print("\nparameters: " + ", ".join(f"{k} {v:,}" for k, v in params.items()))
     for name, digest in hashes.items():
         print(f"sha256 {digest}  {name}")
