@@ -112,3 +112,33 @@ def test_usage_errors(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "--dataset=rhd needs --data_dir" in proc.stderr
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_stb_eval_set_from_the_real_layout(tmp_path):
+    """--dataset=stb on a fixture in STB's own layout (labels/*.mat, images/<seq>/*.png):
+    both evaluation sequences, left hand side, palm-relative metres, uv halved with the frame."""
+    from hand3d_tf.data.stb import STBReader
+    from tests.test_data_readers import write_stb_fixture
+
+    root = tmp_path / "stb"
+    write_stb_fixture(root, seq="B1Counting", frames=2, seed=1)
+    write_stb_fixture(root, seq="B1Random", frames=2, seed=2)
+    out = tmp_path / "eval_stb.npz"
+    cmd = [sys.executable, "-m", "hand3d_tf.cli.make_eval_set", "--dataset=stb",
+           f"--data_dir={root}", "--num=0", f"--output={out}"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    made = load_eval_set(out)
+    reader = STBReader(root)
+    n = len(reader)
+    assert n == 8 and made["images"].shape == (n, 240, 320, 3)
+    assert made.meta["dataset"] == "stb" and made.meta["has_mask"] is False
+    assert not made["gt_mask"].any()
+    np.testing.assert_array_equal(made["hand_side"], [[1, 0]] * n)
+    xyz = np.stack([reader.sample(i)["xyz"] for i in range(n)]).astype(np.float64)
+    uv = np.stack([reader.sample(i)["uv"] for i in range(n)]).astype(np.float64)
+    np.testing.assert_allclose(made["gt_xyz"], xyz - xyz[:, :1], atol=1e-6)
+    np.testing.assert_allclose(made["gt_uv"], uv * 0.5, rtol=1e-5, atol=1e-4)
+    assert made["gt_vis"].all()
+    for i in range(n):  # the fixture's frames are flat grey 10 * frame index
+        assert (made["images"][i] == 10 * ((i // 2) % 2)).all()
