@@ -341,24 +341,10 @@ def load_pipeline(protocol: str, spec: WeightsSpec) -> ColorHandPose3D:
 
 
 def run_pipeline(pipe: ColorHandPose3D, images, hand_side=None):
-    """ColorHandPose3D.predict on normalised frames, in their own frame (no resize).
-
-    images: [B, H, W, 3] float32 in -0.5...0.5 (the evaluation readers' float frames, so
-    no uint8 rounding after the legacy resize). Same glue and networks as
-    ``ColorHandPose3D.predict``. Returns (uv [B, 21, 2] px, xyz_normed [B, 21, 3] or None
-    when ``hand_side`` is None).
-    """
-    images = np.asarray(images, np.float32)
-    logits = np.asarray(pipe.handsegnet(images, training=False), np.float32)
-    if logits.shape[1:3] != images.shape[1:3]:  # a stride-8 head: upsample here
-        logits = glue.resize_bilinear_legacy(logits, images.shape[1:3])
-    loc = glue.locate_hand(logits)
-    crop = glue.crop_hand(images, loc.center_rowcol, loc.scale)
-    scoremaps = pipe.pose2d(crop)
-    crop_rowcol, _ = glue.keypoints_from_scoremaps(scoremaps)
-    uv = glue.crop_to_image(crop_rowcol, loc.center_rowcol, loc.scale)[..., ::-1]
-    xyz = None if hand_side is None else pipe.lift(scoremaps, hand_side)["xyz"]
-    return uv, xyz
+    """(uv [B, 21, 2] px, xyz_normed [B, 21, 3] or None without ``hand_side``) of
+    ``ColorHandPose3D.run_normalized`` on the readers' -0.5...0.5 frames (no resize)."""
+    out = pipe.run_normalized(images, hand_side)
+    return out["keypoints_uv"], out.get("keypoints_xyz")
 
 
 def crop_keypoints_uv(pipe: ColorHandPose3D, crops) -> np.ndarray:
@@ -369,9 +355,7 @@ def crop_keypoints_uv(pipe: ColorHandPose3D, crops) -> np.ndarray:
 
 def segment_masks(pipe: ColorHandPose3D, images) -> np.ndarray:
     """HandSegNet hand mask [B, H, W] bool on -0.5..0.5 frames: hand logit > background."""
-    logits = np.asarray(pipe.handsegnet(np.asarray(images, np.float32), training=False))
-    if logits.shape[1:3] != images.shape[1:3]:  # a stride-8 head: upsample here
-        logits = glue.resize_bilinear_legacy(logits, images.shape[1:3])
+    logits = pipe.segment_normalized(images)
     return logits[..., 1] > logits[..., 0]
 
 

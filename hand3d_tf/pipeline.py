@@ -291,10 +291,39 @@ class ColorHandPose3D:
         return _resize_each(images, self.input_size, cv2.INTER_LINEAR)
 
     def _segment_network(self, net_images: np.ndarray) -> np.ndarray:
-        logits = _numpy(self.handsegnet(glue.normalize_image(net_images), training=False))
-        if logits.shape[1:3] != net_images.shape[1:3]:  # a stride-8 head: upsample here
-            logits = glue.resize_bilinear_legacy(logits, net_images.shape[1:3])
+        return self.segment_normalized(glue.normalize_image(net_images))
+
+    def segment_normalized(self, frames) -> np.ndarray:
+        """HandSegNet logits [B, H, W, 2] float32 on frames already in -0.5...0.5, at their
+        own size (no resize; a stride-8 head is upsampled with the legacy bilinear)."""
+        frames = np.asarray(frames, np.float32)
+        logits = _numpy(self.handsegnet(frames, training=False))
+        if logits.shape[1:3] != frames.shape[1:3]:  # a stride-8 head: upsample here
+            logits = glue.resize_bilinear_legacy(logits, frames.shape[1:3])
         return logits.astype(np.float32, copy=False)
+
+    def run_normalized(self, frames, hand_side=None) -> dict[str, np.ndarray]:
+        """Networks and glue on frames [B, H, W, 3] float32 in -0.5...0.5, in their own frame.
+
+        The evaluation protocols use this on the readers' float frames, so nothing is
+        resized or rounded to uint8. ``predict`` runs the same steps after its resize.
+        Returns "logits", "crop", "scoremaps", "keypoints_uv" [B, 21, 2] (x, y) px,
+        "keypoint_scores", "location" (glue.HandLocation) and, when ``hand_side`` is given,
+        "keypoints_xyz".
+        """
+        frames = np.asarray(frames, np.float32)
+        logits = self.segment_normalized(frames)
+        loc = glue.locate_hand(logits)
+        crop = glue.crop_hand(frames, loc.center_rowcol, loc.scale)
+        scoremaps = self.pose2d(crop)
+        crop_rowcol, scores = glue.keypoints_from_scoremaps(scoremaps)
+        rowcol = glue.crop_to_image(crop_rowcol, loc.center_rowcol, loc.scale)
+        out = dict(logits=logits, location=loc, crop=crop, scoremaps=scoremaps,
+                   keypoints_uv=rowcol[..., ::-1], keypoint_scores=scores)  # fmt: skip
+        if hand_side is not None:
+            sides = hand_side_batch(hand_side, frames.shape[0])
+            out["keypoints_xyz"] = self.lift(scoremaps, sides)["xyz"]
+        return out
 
     def segment(self, images) -> np.ndarray:
         """HandSegNet logits [B, H, W, 2] float32 in the caller's frame (one network call)."""
@@ -357,13 +386,10 @@ class ColorHandPose3D:
         images, _ = prepare_images(images)
         sides = hand_side_batch(hand_side, images.shape[0])
         net_images = self._network_images(images)
-        logits = self._segment_network(net_images)
-        loc = glue.locate_hand(logits)
-        crop = glue.crop_hand(glue.normalize_image(net_images), loc.center_rowcol, loc.scale)
-        scoremaps = self.pose2d(crop)
-        xyz = self.lift(scoremaps, sides)["xyz"]
-        crop_rowcol, scores = glue.keypoints_from_scoremaps(scoremaps)
-        keypoints_rowcol = glue.crop_to_image(crop_rowcol, loc.center_rowcol, loc.scale)
+        out = self.run_normalized(glue.normalize_image(net_images), sides)
+        logits, loc, crop, scoremaps = out["logits"], out["location"], out["crop"], out["scoremaps"]
+        xyz, scores = out["keypoints_xyz"], out["keypoint_scores"]
+        keypoints_rowcol = out["keypoints_uv"][..., ::-1]
         center_rowcol = loc.center_rowcol.astype(np.float64)
         scale, mask = loc.scale.astype(np.float64), loc.mask
         net_hw, hw = net_images.shape[1:3], images.shape[1:3]
