@@ -350,6 +350,8 @@ def test_init_weights_reports_loaded_layers(tmp_path):
     assert report["kind"] == "weights_file" and report["not_loaded_layers"] == []
     assert "conv1_1" in report["loaded_layers"] and "conv7_7" in report["loaded_layers"]
     assert json.loads((tmp_path / "run" / "init_report.json").read_text()) == report
+    exported = json.loads((tmp_path / "run" / "weights" / "posenet.json").read_text())
+    assert exported["provenance"]["init_weights"] == str(tmp_path / "w")
     # Starting from those weights, the first step's loss is the source model's loss.
     assert result.probe_loss_start == pytest.approx(_probe(config, source), rel=1e-5)
     # A checkpoint of a run initialises too; a wider net does not fit and is refused.

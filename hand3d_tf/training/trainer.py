@@ -363,6 +363,8 @@ def _export_weights(config, model, step: int) -> str:
         "preset": config.preset,
         "step": int(step),
         "output_dir": config.output_dir,
+        # A continued run's lineage: the weights its step 0 started from (None = scratch).
+        "init_weights": config.init_weights,
     }
     npz, _ = weight_io.save_weights(
         os.path.join(folder, config.net),
