@@ -195,9 +195,12 @@ class _StandIn:
         return np.stack([1.0 - hand, hand], axis=-1)
 
 
-class _Pipe:
-    def __init__(self, handsegnet):
-        self.handsegnet = handsegnet
+def _pipe(handsegnet):
+    """A pipeline holding only a (stand-in) HandSegNet, as load_pipeline builds for the
+    segmentation protocol."""
+    from hand3d_tf.pipeline import ColorHandPose3D
+
+    return ColorHandPose3D(handsegnet, None, None, None)
 
 
 def test_segmentation_iou_against_numpy(data_dir, stats):
@@ -207,9 +210,9 @@ def test_segmentation_iou_against_numpy(data_dir, stats):
     # A disc of radius 150 px surely overlaps the hands (the real one may miss them all).
     big = dataclasses.replace(stats, hand_area_mean=math.pi * 150.0**2)
     predictors = {
-        "oracle": ei.make_predictor(pr.SEGMENTATION, _Pipe(_StandIn(images, gt))),
-        "shifted": ei.make_predictor(pr.SEGMENTATION, _Pipe(_StandIn(images, shifted))),
-        "background": ei.make_predictor(pr.SEGMENTATION, _Pipe(_StandIn(images, gt & False))),
+        "oracle": ei.make_predictor(pr.SEGMENTATION, _pipe(_StandIn(images, gt))),
+        "shifted": ei.make_predictor(pr.SEGMENTATION, _pipe(_StandIn(images, shifted))),
+        "background": ei.make_predictor(pr.SEGMENTATION, _pipe(_StandIn(images, gt & False))),
         "baseline": baselines.make_predictor(pr.SEGMENTATION, stats),
         "big_disc": baselines.make_predictor(pr.SEGMENTATION, big),
     }
