@@ -39,6 +39,7 @@ from hand3d_tf import evaluation as ev
 from hand3d_tf import evaluation_inputs as ei
 from hand3d_tf import lifting_diagnosis as ld
 from hand3d_tf import protocols as pr
+from hand3d_tf.atomic import atomic_write
 from hand3d_tf.cli.flag_values import given
 from hand3d_tf.pipeline import WEIGHT_STEMS, ColorHandPose3D
 
@@ -185,8 +186,6 @@ def files_table(weights_dir, hashes: dict) -> str:
 
 def update_card(path, rows: list[dict], weights_dir, hashes: dict) -> None:
     """Rewrite the results and files sections of the markdown card at ``path`` atomically."""
-    from hand3d_tf.atomic import atomic_write
-
     path = pathlib.Path(path)
     text = path.read_text()
     text = replace_section(text, "results", markdown_table(rows), str(path))
@@ -196,7 +195,6 @@ def update_card(path, rows: list[dict], weights_dir, hashes: dict) -> None:
 
 def write_expected_example(pipe, image_path, weights_dir) -> pathlib.Path:
     """``<weights_dir>/expected_example.json``: the pipeline's record on ``image_path``."""
-    from hand3d_tf.atomic import atomic_write
     from hand3d_tf.cli.predict import read_image
 
     image_path = pathlib.Path(image_path)
@@ -287,7 +285,7 @@ def main(argv):
     }  # fmt: skip
     out = pathlib.Path(given("output", DEFAULT_OUTPUT))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(card, indent=2))
+    atomic_write(out, json.dumps(card, indent=2))
     print(f"\n{len(source)} held-out samples ({split}) of {data_dir}; baselines from "
           f"{stats.num_samples} training samples of {baseline_dir}\n")  # fmt: skip
     print(markdown_table(rows))
