@@ -277,16 +277,26 @@ def test_config_validation_names_the_field():
         SyntheticConfig(focal_range=(400.0, 200.0))
 
 
-def test_cli_writes_rhd_layout_with_photo_backgrounds(tmp_path, capsys):
+def test_cli_writes_rhd_layout_with_photo_backgrounds(tmp_path, capsys, monkeypatch):
     from absl import flags
 
     from hand3d_tf.cli import make_synthetic
+    from hand3d_tf.data.synthetic import background
 
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)
     for i in range(2):
         cv2.imwrite(str(photos / f"p{i}.jpg"), rng.integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    # Photos are drawn with probability 0.6 per sample: record which ones were really read
+    # (one worker, so in this process; the seed makes the draws deterministic).
+    loaded, load = [], background._load_photo
+
+    def spy(path):
+        loaded.append(path)
+        return load(path)
+
+    monkeypatch.setattr(background, "_load_photo", spy)
     out, preview = tmp_path / "synth", tmp_path / "preview.png"
     flags.FLAGS.unparse_flags()
     flags.FLAGS(
@@ -308,6 +318,7 @@ def test_cli_writes_rhd_layout_with_photo_backgrounds(tmp_path, capsys):
         assert (out / split / f"anno_{split}.pickle").is_file()
     sheet = cv2.imread(str(preview))
     assert sheet.shape == (4 * 320, 4 * 2 * 320, 3)  # 16 samples, image | overlay pairs
+    assert loaded and set(loaded) <= {str(photos / "p0.jpg"), str(photos / "p1.jpg")}
 
 
 def test_unreadable_background_names_the_file(tmp_path):
