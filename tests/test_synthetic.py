@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import pathlib
 import pickle
 
@@ -17,16 +20,20 @@ from hand3d_tf.data.synthetic import (
     render,
     scene,
     split_seed,
+    viewpoint,
     write_dataset,
 )
 
 CONFIG = SyntheticConfig()
 NUM_SAMPLES = 12
+V1_HASHES = pathlib.Path(__file__).parent / "data" / "synthetic_v1_sha256.json"
 
 
-@pytest.fixture(scope="session")
-def samples():
-    return [generate_sample(CONFIG, 11, i) for i in range(NUM_SAMPLES)]
+@pytest.fixture(scope="session", params=[1, 2], ids=["v1", "v2"])
+def samples(request):
+    """Label tests run on both generator versions."""
+    config = SyntheticConfig(generator_version=request.param)
+    return [generate_sample(config, 11, i) for i in range(NUM_SAMPLES)]
 
 
 def test_sample_fields(samples):
@@ -308,6 +315,7 @@ def test_cli_writes_rhd_layout_with_photo_backgrounds(tmp_path, capsys, monkeypa
             "--seed=4",
             f"--backgrounds={photos}",
             f"--preview={preview}",
+            "--generator_version=1",
         ]
     )
     make_synthetic.main(["hand3d-make-synthetic"])
@@ -327,3 +335,71 @@ def test_unreadable_background_names_the_file(tmp_path):
     config = SyntheticConfig(background_files=(str(bad),), background_image_probability=1.0)
     with pytest.raises(ValueError, match="broken.jpg"):
         generate_sample(config, 0, 0)
+
+
+def test_v1_reproduces_recorded_samples():
+    # Recorded before version 2 existed: version 1 must stay bit-for-bit the same.
+    config = SyntheticConfig(generator_version=1)
+    for entry in json.loads(V1_HASHES.read_text())["samples"]:
+        sample = generate_sample(config, entry["seed"], entry["index"])
+        for key, digest in entry["sha256"].items():
+            got = hashlib.sha256(np.ascontiguousarray(sample[key]).tobytes()).hexdigest()
+            assert got == digest, (entry["seed"], entry["index"], key)
+
+
+def test_generator_version_is_validated_and_v2_is_default():
+    assert SyntheticConfig().generator_version == 2
+    with pytest.raises(ValueError, match="generator_version"):
+        SyntheticConfig(generator_version=3)
+    with pytest.raises(ValueError, match="off_axis_max_deg"):
+        SyntheticConfig(off_axis_max_deg=0.0)
+
+
+def _binomial_close(observed: float, expected: float, n: int) -> bool:
+    """Within 4 standard deviations of a binomial proportion (and 0.01 slack)."""
+    return abs(observed - expected) <= 4.0 * math.sqrt(expected * (1 - expected) / n) + 0.01
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"roll_sigma_deg": 20.0, "roll_uniform_probability": 0.3, "palm_probability": 0.8}],
+    ids=["default", "narrow-roll-palm"],
+)
+def test_v2_view_distribution_matches_config(overrides):
+    config = SyntheticConfig(**overrides)
+    n = 600
+    rolls, palms, off_axis, partial = [], [], [], 0
+    for i in range(n):
+        s = scene.sample_scene(np.random.default_rng([21, i]), config)
+        main = next(h for h in s.hands if h.side == s.main_side)
+        assert main.present
+        # Measured from the placed keypoints, not from the sampled angles.
+        rolls.append(viewpoint.measured_roll_deg(render.project(main.xyz, s.K)))
+        palms.append(main.palm_towards_camera)
+        if main.partial:
+            partial += 1
+        else:
+            off_axis.append(viewpoint.measured_off_axis_deg(main.xyz))
+    rolls = np.abs(rolls)
+    for limit in (45.0, 90.0, 135.0):
+        expected = viewpoint.expected_roll_within(config, limit)
+        assert _binomial_close(np.mean(rolls <= limit), expected, n), limit
+    assert np.mean(rolls > 135.0) > 0.0  # the full range is still present
+    assert _binomial_close(np.mean(palms), viewpoint.expected_palm_fraction(config), n)
+    assert _binomial_close(partial / n, config.partial_probability, n)
+    # Off-axis angle: truncated half-normal; perspective moves the palm centre a little.
+    off_axis = np.array(off_axis)
+    assert off_axis.max() <= config.off_axis_max_deg + 0.5
+    assert 0.4 * config.off_axis_sigma_deg < np.median(off_axis) < config.off_axis_sigma_deg
+
+
+def test_v2_is_nearer_the_axis_than_v1():
+    def off_axis(version):
+        config = SyntheticConfig(generator_version=version, partial_probability=0.0)
+        angles = []
+        for i in range(150):
+            s = scene.sample_scene(np.random.default_rng([22, i]), config)
+            angles += [viewpoint.measured_off_axis_deg(h.xyz) for h in s.hands if h.present]
+        return np.percentile(angles, 90)
+
+    assert off_axis(2) < 0.75 * off_axis(1)

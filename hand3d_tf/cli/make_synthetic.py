@@ -1,7 +1,8 @@
 """hand3d-make-synthetic: synthetic hands written in RHD's exact on-disk layout (issue 5).
 
   hand3d-make-synthetic --output_dir=data/synthetic --num_train=20000 --num_eval=1000 \
-      --seed=0 --workers=4 --preview=data/synthetic/preview.png [--backgrounds=DIR]
+      --seed=0 --workers=4 --preview=data/synthetic/preview.png [--backgrounds=DIR] \
+      [--generator_version=2]
 
 writes <output_dir>/training/ and <output_dir>/evaluation/, each with color/, mask/, depth/
 (%05d.png) and anno_<split>.pickle, as RHD_published_v2 does (facts §8.1). Training and
@@ -10,7 +11,6 @@ evaluation use different sample streams derived from --seed.
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import time
 
@@ -32,6 +32,14 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("workers", 1, "processes generating samples", lower_bound=1, **_OVR)
 flags.DEFINE_string("preview", None, "optional PNG contact sheet of 16 training samples", **_OVR)
+flags.DEFINE_enum(
+    "generator_version",
+    "2",
+    ["1", "2"],
+    "1: the first generator (uniform orientations, capsule hands), kept reproducible; "
+    "2: hands held up in front of a person facing the camera, near the optical axis",
+    **_OVR,
+)
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -58,8 +66,9 @@ def main(argv):
         raise app.UsageError(f"--seed must be non-negative; received {FLAGS.seed}")
     from hand3d_tf.data import synthetic
 
-    config = dataclasses.replace(
-        synthetic.SyntheticConfig(), background_files=tuple(background_files(FLAGS.backgrounds))
+    config = synthetic.SyntheticConfig(
+        generator_version=int(FLAGS.generator_version),
+        background_files=tuple(background_files(FLAGS.backgrounds)),
     )
     for split, count in (("training", FLAGS.num_train), ("evaluation", FLAGS.num_eval)):
         start = time.perf_counter()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-# RHD frames are 320 x 320 (facts §8.1).
+# RHD frames are 320 x 320 (docs/original.md §8.1).
 RHD_IMAGE_SIZE = 320
+# 1: the first generator (uniform orientations over SO(3), capsule hands), kept bit-for-bit
+# reproducible; 2: hands held up in front of a person facing the camera, smooth skin.
+GENERATOR_VERSIONS = (1, 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,6 +19,7 @@ class SyntheticConfig:
     (lo, hi) pairs are sampled uniformly unless a field says otherwise.
     """
 
+    generator_version: int = 2
     image_size: int = RHD_IMAGE_SIZE
     # Camera: focal length (fx = fy) and principal-point jitter around the image centre.
     focal_range: tuple[float, float] = (240.0, 420.0)
@@ -54,8 +58,31 @@ class SyntheticConfig:
     # Keypoint visibility: a keypoint counts as visible when the surface seen at its pixel
     # lies no more than (its joint radius + this margin) in front of it.
     visibility_margin: float = 0.006
+    # --- View distribution of generator version 2 (version 1 ignores these) ---
+    # The main hand's orientation is R = Rz(roll) Rx(pitch) Ry(yaw) R0 in the camera frame,
+    # where R0 shows the palm (probability palm_probability) or the back, fingers up.
+    # yaw (about the image vertical) turns the hand sideways: |yaw| > 90 flips palm and
+    # back. pitch tilts the fingers towards or away from the camera. roll is the image angle
+    # of wrist -> middle MCP from image-up (clockwise positive): a normal with roll_sigma_deg,
+    # except with roll_uniform_probability anywhere on the full circle.
+    palm_probability: float = 0.5
+    yaw_sigma_deg: float = 35.0
+    pitch_sigma_deg: float = 25.0
+    pitch_max_deg: float = 70.0
+    roll_sigma_deg: float = 40.0
+    roll_uniform_probability: float = 0.1
+    # Angle between the optical axis and the ray to the main hand's palm centre: half-normal
+    # with off_axis_sigma_deg, truncated at off_axis_max_deg (RHD-like: near the axis; frames
+    # drawn with partial_probability sit at a border instead).
+    off_axis_sigma_deg: float = 7.0
+    off_axis_max_deg: float = 15.0
 
     def __post_init__(self):
+        if self.generator_version not in GENERATOR_VERSIONS:
+            raise ValueError(
+                f"generator_version must be one of {GENERATOR_VERSIONS}; "
+                f"received {self.generator_version!r}"
+            )
         if not 32 <= int(self.image_size) <= 4096:
             raise ValueError(f"image_size must lie in [32, 4096]; received {self.image_size}")
         for field in dataclasses.fields(self):
@@ -74,6 +101,15 @@ class SyntheticConfig:
             )
         if not 0.0 <= self.centre_margin < 0.5:
             raise ValueError(f"centre_margin must lie in [0, 0.5); received {self.centre_margin}")
+        for name in ("yaw_sigma_deg", "pitch_sigma_deg", "roll_sigma_deg", "off_axis_sigma_deg"):
+            if not 0.0 <= float(getattr(self, name)) <= 360.0:
+                raise ValueError(f"{name} must lie in [0, 360]; received {getattr(self, name)}")
+        if not 0.0 <= self.pitch_max_deg < 90.0:
+            raise ValueError(f"pitch_max_deg must lie in [0, 90); received {self.pitch_max_deg}")
+        if not 0.0 < self.off_axis_max_deg < 60.0:
+            raise ValueError(
+                f"off_axis_max_deg must lie in (0, 60); received {self.off_axis_max_deg}"
+            )
         q_lo, q_hi = self.jpeg_quality_range
         if not 1 <= q_lo <= q_hi <= 100:
             raise ValueError(f"jpeg_quality_range must lie in [1, 100]; received {(q_lo, q_hi)}")

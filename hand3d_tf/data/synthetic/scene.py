@@ -79,7 +79,8 @@ class Polygon:
 class PlacedHand:
     """One hand of the scene. xyz: [21, 3] camera frame; tolerance: [21] metres (joint radius
     + visibility margin); present: rendered in the view; palm_towards_camera: the palmar side
-    faces the camera."""
+    faces the camera; view: the sampled viewpoint.View (version 2 only); partial: placed on a
+    border to be cut by it (version 2 only)."""
 
     side: str
     hand: hand_model.Hand
@@ -88,18 +89,22 @@ class PlacedHand:
     present: bool
     palm_towards_camera: bool
     rotation: np.ndarray
+    view: object = None
+    partial: bool = False
 
 
 @dataclasses.dataclass
 class Scene:
     """K [3, 3]; primitives to render; hands = (left, right) as RHD stores them; skin: the
-    main hand's albedo RGB 0..1 (backgrounds reuse it for skin-coloured distractors)."""
+    main hand's albedo RGB 0..1 (backgrounds reuse it for skin-coloured distractors);
+    main_side: the side of the hand every frame shows."""
 
     K: np.ndarray
     image_size: int
     primitives: list
     hands: tuple[PlacedHand, PlacedHand]
     skin: np.ndarray
+    main_side: str | None = None
 
     @property
     def xyz(self) -> np.ndarray:
@@ -336,7 +341,14 @@ def _in_front(prim, near: float) -> bool:
 
 
 def sample_scene(rng: np.random.Generator, config: SyntheticConfig, near: float = 0.05) -> Scene:
-    """One random scene: camera, one or two hands (left 0-20, right 21-41), arm, body."""
+    """One random scene: camera, one or two hands (left 0-20, right 21-41), arm, body.
+
+    Generator version 2 draws its scenes in scene_v2 (the same parts, other viewpoints).
+    """
+    if config.generator_version != 1:
+        from hand3d_tf.data.synthetic import scene_v2  # it builds on this module
+
+        return scene_v2.sample_scene(rng, config, near)
     K = sample_intrinsics(rng, config)
     main_side = kp.HAND_SIDES[int(rng.integers(0, 2))]
     both = rng.uniform() < config.second_hand_probability
@@ -388,4 +400,5 @@ def sample_scene(rng: np.random.Generator, config: SyntheticConfig, near: float 
         primitives=prims,
         hands=(placed[kp.HAND_LEFT], placed[kp.HAND_RIGHT]),
         skin=skin,
+        main_side=main_side,
     )
