@@ -208,11 +208,16 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from hand3d_tf.training.presets import make_config
     from hand3d_tf.training.strategy import make_strategy
     from hand3d_tf.training.trainer import train
-    cfg = make_config("posenet_synthetic_compact", smoke=True, strategy="mirrored", num_steps=2,
-                      output_dir=sys.argv[1], progress=False, evaluate=False, deterministic=True)
-    r = train(cfg)
+    losses = {}
+    for net, preset, extra in [("posenet", "posenet_synthetic_compact", {}),
+                               ("lifting", "lifting_synthetic_proposed_compact",
+                                {"lifting_dropout": False})]:
+        cfg = make_config(preset, smoke=True, strategy="mirrored", num_steps=2,
+                          output_dir=sys.argv[1] + "/" + net, progress=False, evaluate=False,
+                          deterministic=True, **extra)
+        losses[net] = train(cfg).losses
     replicas = make_strategy("mirrored").num_replicas_in_sync
-    print("RESULT" + json.dumps({"losses": r.losses, "replicas": replicas}))
+    print("RESULT" + json.dumps({"losses": losses, "replicas": replicas}))
     """
 )
 
@@ -235,13 +240,15 @@ def test_mirrored_two_cpu_devices_matches_single_device(tmp_path, restore_determ
     # A subprocess: logical devices must be configured before TensorFlow runs any op.
     mirrored = _run_script(MIRRORED_SCRIPT, str(tmp_path / "mirrored"))
     assert mirrored["replicas"] == 2
-    single = train(
-        smoke("posenet", tmp_path / "single", num_steps=2, evaluate=False, deterministic=True)
-    )
     # Step 1: the same loss on the same global batch, although each replica saw half of it
-    # (the PoseNet loss divides by the visible count of the GLOBAL batch); step 2: the same
-    # loss again, so the summed replica gradients made the single-device update.
-    np.testing.assert_allclose(mirrored["losses"], single.losses, rtol=1e-5)
+    # (the PoseNet loss divides by the visible count of the GLOBAL batch, the lifting loss
+    # by the global batch size); step 2: the same loss again, so the summed replica
+    # gradients made the single-device update. Lifting runs without dropout: the replicas'
+    # dropout masks could not match the single device's.
+    for net, extra in (("posenet", {}), ("lifting", {"lifting_dropout": False})):
+        single = train(smoke(net, tmp_path / net, num_steps=2, evaluate=False,
+                             deterministic=True, **extra))  # fmt: skip
+        np.testing.assert_allclose(mirrored["losses"][net], single.losses, rtol=1e-5)
 
 
 WORKER_SCRIPT = textwrap.dedent(
@@ -289,7 +296,7 @@ def test_multi_worker_two_processes_matches_single_device(tmp_path):
 def test_mixed_precision_step_runs_and_restores_policy(tmp_path):
     from hand3d_tf.keras import keras
 
-    result = fast(smoke("lifting", tmp_path, num_steps=2, mixed_precision=True, evaluate=False))
+    result = fast(smoke("lifting", tmp_path, num_steps=2, precision="mixed_float16", evaluate=False))
     assert all(np.isfinite(result.losses))
     assert keras.mixed_precision.global_policy().name == "float32"
     # The net computed in float16 with float32 variables.

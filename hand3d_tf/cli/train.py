@@ -64,7 +64,17 @@ flags.DEFINE_string(
 )
 flags.DEFINE_bool("resume", False, "continue from the latest checkpoint in output_dir", **_OVR)
 flags.DEFINE_enum("strategy", "default", list(presets.STRATEGIES), "tf.distribute strategy", **_OVR)
-flags.DEFINE_bool("mixed_precision", False, "mixed_float16 with loss scaling (GPUs)", **_OVR)
+flags.DEFINE_enum(
+    "precision",
+    "auto",
+    list(presets.PRECISIONS),
+    "numeric precision: auto = mixed_float16 on CUDA GPUs of compute capability >= 7.0, "
+    "mixed_bfloat16 on CPUs with AMX-BF16/AVX512-BF16, else float32",
+    **_OVR,
+)
+flags.DEFINE_bool(
+    "mixed_precision", False, "deprecated spelling of --precision=mixed_float16", **_OVR
+)
 flags.DEFINE_bool("smoke", False, "tiny net, a few steps on 4 generated samples", **_OVR)
 flags.DEFINE_integer("checkpoint_every", None, "steps between checkpoints", **_OVR)
 flags.DEFINE_integer("keep_checkpoints", None, "how many checkpoints to keep", **_OVR)
@@ -123,6 +133,7 @@ def config_from_flags() -> presets.TrainConfig:
         init_weights=FLAGS.init_weights,
         resume=FLAGS.resume,
         strategy=FLAGS.strategy,
+        precision=FLAGS.precision,
         mixed_precision=FLAGS.mixed_precision,
         checkpoint_every=FLAGS.checkpoint_every,
         keep_checkpoints=FLAGS.keep_checkpoints,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hand3d_tf.keras import keras
 from hand3d_tf.models.configs import HandSegNetConfig, scaled
-from hand3d_tf.models.layers import LegacyBilinearResize, conv, max_pool
+from hand3d_tf.models.layers import LegacyBilinearResize, conv, float32_outputs, max_pool
 
 __all__ = ["HandSegNet", "HANDSEG_LAYERS", "NUM_CLASSES"]
 
@@ -49,5 +49,5 @@ def HandSegNet(config: HandSegNetConfig | None = None) -> keras.Model:
             x = max_pool(x, f"pool{pools}")
     logits = conv(x, NUM_CLASSES, 1, "conv6_2", activation=False)
     if cfg.upsample:
-        logits = LegacyBilinearResize(name="upsample")([logits, image])
+        logits = LegacyBilinearResize(name="upsample", **float32_outputs())([logits, image])
     return keras.Model(image, logits, name="HandSegNet")

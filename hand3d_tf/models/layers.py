@@ -32,8 +32,25 @@ BIAS_INIT = 1e-4  # constant bias initialiser, facts §0
 THETA_EPS = 1e-8  # added to |u|^2 before the square root, facts §3
 
 
+def float32_outputs() -> dict:
+    """Layer kwargs that keep a layer in float32 under a mixed-precision policy.
+
+    The Keras mixed-precision convention: hidden layers compute in bfloat16/float16, but the
+    layers that produce the nets' outputs (score maps, logits, coordinates, rotations) run
+    and return float32, so losses and the glue see full precision. Under the float32 policy
+    this is ``{}``: float32 models, their configs and their exports are unchanged.
+    """
+    if keras.mixed_precision.global_policy().compute_dtype == "float32":
+        return {}
+    return {"dtype": "float32"}
+
+
 def conv(x, filters: int, kernel: int, name: str, stride: int = 1, activation: bool = True):
-    """SAME conv + bias (+ leaky ReLU 0.01); kernel HWIO = the original's ``weights``."""
+    """SAME conv + bias (+ leaky ReLU 0.01); kernel HWIO = the original's ``weights``.
+
+    A linear conv (activation=False) produces a net's output and stays float32 under mixed
+    precision (float32_outputs).
+    """
     x = keras.layers.Conv2D(
         filters,
         kernel,
@@ -42,6 +59,7 @@ def conv(x, filters: int, kernel: int, name: str, stride: int = 1, activation: b
         kernel_initializer="glorot_uniform",
         bias_initializer=keras.initializers.Constant(BIAS_INIT),
         name=name,
+        **({} if activation else float32_outputs()),
     )(x)
     if activation:
         # One LEAKY_RELU op in TFLite instead of the original's MAXIMUM(x, MUL(x)).
@@ -50,12 +68,16 @@ def conv(x, filters: int, kernel: int, name: str, stride: int = 1, activation: b
 
 
 def dense(x, units: int, name: str, activation: bool = True, dropout_rate: float = 0.0):
-    """FC y = x W + b (+ leaky ReLU, + dropout active only in training); W is [in, out]."""
+    """FC y = x W + b (+ leaky ReLU, + dropout active only in training); W is [in, out].
+
+    A linear layer (activation=False) stays float32 under mixed precision (float32_outputs).
+    """
     x = keras.layers.Dense(
         units,
         kernel_initializer="glorot_uniform",
         bias_initializer=keras.initializers.Constant(BIAS_INIT),
         name=name,
+        **({} if activation else float32_outputs()),
     )(x)
     if activation:
         x = keras.layers.LeakyReLU(alpha=LEAKY_SLOPE, name=f"{name}_lrelu")(x)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from hand3d_tf.keras import keras
 from hand3d_tf.models.configs import PosePriorConfig, ViewPointNetConfig
-from hand3d_tf.models.layers import FlipRightHand, Rodrigues, RotatePoints, lifting_inputs
+from hand3d_tf.models.layers import (
+    FlipRightHand,
+    Rodrigues,
+    RotatePoints,
+    float32_outputs,
+    lifting_inputs,
+)
 from hand3d_tf.models.pose_prior import pose_prior_branch
 from hand3d_tf.models.viewpoint_net import viewpoint_branch
 
@@ -63,9 +69,9 @@ def Lifting(variant: str | None = None, config: PosePriorConfig | None = None) -
     if config.variant == "proposed":
         vp_cfg = ViewPointNetConfig(width=config.width, dropout=config.dropout)
         u = viewpoint_branch(scoremap, hand_side, vp_cfg)
-        rotation = Rodrigues(name="rotation")(u)
-        flipped = FlipRightHand(name="flip_right_hand")([coords, hand_side])
-        xyz = RotatePoints(name="rotate")([flipped, rotation])
+        rotation = Rodrigues(name="rotation", **float32_outputs())(u)
+        flipped = FlipRightHand(name="flip_right_hand", **float32_outputs())([coords, hand_side])
+        xyz = RotatePoints(name="rotate", **float32_outputs())([flipped, rotation])
         outputs = {"xyz": xyz, "xyz_canonical": coords, "rotation": rotation}
     elif config.variant in ("direct", "bottleneck"):
         outputs = {"xyz": coords}

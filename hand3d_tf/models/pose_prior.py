@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from hand3d_tf.keras import keras
 from hand3d_tf.models.configs import PosePriorConfig, scaled
-from hand3d_tf.models.layers import conv, dense, flatten_with_hand_side, lifting_inputs
+from hand3d_tf.models.layers import (
+    conv,
+    dense,
+    flatten_with_hand_side,
+    float32_outputs,
+    lifting_inputs,
+)
 
 __all__ = ["PosePrior", "pose_prior_branch", "POSE_PRIOR_CONVS", "POSE_PRIOR_LAYER_PREFIXES"]
 
@@ -50,7 +56,7 @@ def pose_prior_branch(scoremap, hand_side, cfg: PosePriorConfig):
         # Linear, no dropout (facts §3).
         x = dense(x, scaled(BOTTLENECK_UNITS, cfg.width), "fc_bottleneck", activation=False)
     x = dense(x, NUM_KEYPOINTS * 3, "fc_xyz", activation=False)
-    return keras.layers.Reshape((NUM_KEYPOINTS, 3), name="fc_xyz_reshape")(x)
+    return keras.layers.Reshape((NUM_KEYPOINTS, 3), name="fc_xyz_reshape", **float32_outputs())(x)
 
 
 def PosePrior(config: PosePriorConfig | None = None) -> keras.Model:

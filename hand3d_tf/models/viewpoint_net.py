@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from hand3d_tf.keras import keras
 from hand3d_tf.models.configs import ViewPointNetConfig, scaled
-from hand3d_tf.models.layers import conv, dense, flatten_with_hand_side, lifting_inputs
+from hand3d_tf.models.layers import (
+    conv,
+    dense,
+    flatten_with_hand_side,
+    float32_outputs,
+    lifting_inputs,
+)
 
 __all__ = ["ViewPointNet", "viewpoint_branch", "VIEWPOINT_CONVS", "VIEWPOINT_LAYER_PREFIXES"]
 
@@ -42,7 +48,7 @@ def viewpoint_branch(scoremap, hand_side, cfg: ViewPointNetConfig):
     x = dense(x, scaled(256, cfg.width), "fc_vp0", dropout_rate=rate)
     x = dense(x, scaled(128, cfg.width), "fc_vp1", dropout_rate=rate)
     heads = [dense(x, 1, f"fc_vp_u{axis}", activation=False) for axis in "xyz"]
-    return keras.layers.Concatenate(axis=-1, name="u")(heads)
+    return keras.layers.Concatenate(axis=-1, name="u", **float32_outputs())(heads)
 
 
 def ViewPointNet(config: ViewPointNetConfig | None = None) -> keras.Model:

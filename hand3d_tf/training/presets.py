@@ -16,6 +16,8 @@ from dataclasses import dataclass
 NETS = ("handsegnet", "posenet", "lifting")
 DATASETS = ("rhd", "stb", "synthetic")
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# Numeric precision of training (strategy.resolve_precision says what "auto" picks).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # The lifting variants of facts §3 (same tuple as hand3d_tf.models.configs, kept here so
 # that reading presets imports no TensorFlow; a test checks they agree).
 LIFTING_VARIANTS = ("proposed", "direct", "bottleneck", "local", "local_w_xyz_loss")
@@ -32,6 +34,8 @@ RESUME_MUTABLE = frozenset(
         "init_weights",
         "resume",
         "strategy",
+        "precision",
+        "mixed_precision",
         "checkpoint_every",
         "keep_checkpoints",
         "log_every",
@@ -56,7 +60,9 @@ class TrainConfig:
     semantics of a piecewise-constant schedule, so one value more than boundaries),
     released_behaviour (see effective_schedule / effective_dropout), seed, deterministic.
     Start: init_weights (see initialization.initialize), resume. Execution: strategy,
-    mixed_precision. Output: output_dir (checkpoints/, logs/, eval/, config.json),
+    precision (one of PRECISIONS; "auto" is resolved when the run starts, see
+    strategy.resolve_precision; ``mixed_precision=True`` is the deprecated spelling of
+    "mixed_float16"). Output: output_dir (checkpoints/, logs/, eval/, config.json),
     export_dir (<net>.npz/json; default output_dir/weights), checkpoint_every,
     keep_checkpoints, log_every, image_every, evaluate, eval_max_samples, progress.
     smoke: set by --smoke (tiny run on generated samples when data_dir is empty).
@@ -80,7 +86,8 @@ class TrainConfig:
     init_weights: str | None = None
     resume: bool = False
     strategy: str = "default"
-    mixed_precision: bool = False
+    precision: str = "auto"
+    mixed_precision: bool = False  # deprecated: True means precision="mixed_float16"
     checkpoint_every: int = 5000
     keep_checkpoints: int = 3
     log_every: int = 100
@@ -98,6 +105,12 @@ class TrainConfig:
         _choice("net", self.net, NETS)
         _choice("dataset", self.dataset, DATASETS)
         _choice("strategy", self.strategy, STRATEGIES)
+        _choice("precision", self.precision, PRECISIONS)
+        if self.mixed_precision and self.precision not in ("auto", "mixed_float16"):
+            raise ValueError(
+                f"mixed_precision=True (deprecated: mixed_float16) contradicts "
+                f"precision={self.precision!r}; give only precision"
+            )
         if self.net == "lifting":
             _choice("lifting_variant", self.lifting_variant, LIFTING_VARIANTS)
         if len(self.learning_rates) != len(self.lr_boundaries) + 1:
@@ -135,6 +148,10 @@ class TrainConfig:
     def effective_dropout(self) -> bool:
         """Lifting dropout: off when reproducing the released script (facts §11.2)."""
         return bool(self.lifting_dropout) and not self.released_behaviour
+
+    def requested_precision(self) -> str:
+        """precision, with the deprecated ``mixed_precision=True`` mapped to mixed_float16."""
+        return "mixed_float16" if self.mixed_precision else self.precision
 
     @property
     def run_name(self) -> str:

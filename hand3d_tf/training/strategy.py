@@ -54,15 +54,70 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return task_type == "worker" and task_id == 0 and "chief" not in cluster
 
 
+# CPU feature flags (Linux /proc/cpuinfo names) with native bfloat16 matrix instructions.
+# Without them TensorFlow emulates bfloat16 and a step is several times SLOWER than float32
+# (measured: benchmarks/RESULTS.md, "Mixed-precision training").
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# float16 tensor cores: Volta (compute capability 7.0) and newer.
+MIN_FLOAT16_CAPABILITY = (7, 0)
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset:
+    """The CPU's feature flags, or an empty set where /proc/cpuinfo cannot be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def gpu_capabilities() -> list:
+    """Compute capability (major, minor) of each visible GPU; (0, 0) where unknown."""
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        found.append(tuple(details.get("compute_capability") or (0, 0)))
+    return found
+
+
+def resolve_precision(requested: str, flags=None, capabilities=None) -> tuple[str, str]:
+    """(policy, reason): the Keras dtype policy a run uses for ``requested``.
+
+    "auto" picks mixed_float16 (with loss scaling) when every visible GPU has compute
+    capability >= 7.0; else mixed_bfloat16 on a CPU reporting AMX-BF16 or AVX512-BF16; else
+    float32. Explicit policies are returned as given. flags / capabilities override the
+    machine's (tests).
+    """
+    if requested != "auto":
+        return requested, "requested"
+    capabilities = gpu_capabilities() if capabilities is None else list(capabilities)
+    if capabilities:
+        if min(capabilities) >= MIN_FLOAT16_CAPABILITY:
+            return "mixed_float16", f"auto: GPU compute capability {min(capabilities)} >= 7.0"
+        return "float32", f"auto: GPU compute capability {min(capabilities)} < 7.0"
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    native = sorted(set(BF16_CPU_FLAGS) & flags)
+    if native:
+        return "mixed_bfloat16", f"auto: CPU reports {', '.join(native)}"
+    return "float32", "auto: no GPU and no CPU bfloat16 instructions (amx_bf16, avx512_bf16)"
+
+
 @contextlib.contextmanager
-def precision_policy(mixed: bool):
+def precision_policy(policy: str):
     """Set the Keras global dtype policy for building models; restores it on exit.
 
-    mixed=True uses ``mixed_float16``: float16 compute, float32 variables. The trainer then
-    wraps the optimizer in a LossScaleOptimizer and computes the losses in float32.
+    Mixed policies compute hidden layers in bfloat16/float16 with float32 variables; the
+    output layers stay float32 (models.layers.float32_outputs). For mixed_float16 the
+    trainer wraps the optimizer in a LossScaleOptimizer; bfloat16 has float32's exponent
+    range and needs no loss scaling. Losses are computed in float32 (losses.py).
     """
+    if isinstance(policy, bool):  # the old signature: precision_policy(mixed: bool)
+        policy = "mixed_float16" if policy else "float32"
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    keras.mixed_precision.set_global_policy(policy)
     try:
         yield
     finally:

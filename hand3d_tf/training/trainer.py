@@ -24,7 +24,12 @@ from hand3d_tf.training import checkpoints as ckpt
 from hand3d_tf.training import losses
 from hand3d_tf.training.initialization import build_model, initialize, model_config
 from hand3d_tf.training.presets import TrainConfig
-from hand3d_tf.training.strategy import is_chief, make_strategy, precision_policy
+from hand3d_tf.training.strategy import (
+    is_chief,
+    make_strategy,
+    precision_policy,
+    resolve_precision,
+)
 from hand3d_tf.training.summaries import SummaryLogger
 
 log = logging.getLogger(__name__)
@@ -85,7 +90,7 @@ def compute_loss(
     return losses.lifting_loss(config.lifting_variant, outputs, targets, global_batch_size)
 
 
-def make_optimizer(config: TrainConfig):
+def make_optimizer(config: TrainConfig, policy: str = "float32"):
     """Adam with TF defaults (facts §9) on the piecewise-constant schedule."""
     values, boundaries = config.effective_schedule()
     if boundaries:
@@ -93,7 +98,7 @@ def make_optimizer(config: TrainConfig):
     else:
         rate = values[0]
     optimizer = keras.optimizers.Adam(learning_rate=rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-    if config.mixed_precision:
+    if policy == "mixed_float16":  # float16's narrow exponent range needs loss scaling
         optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
     return optimizer
 
@@ -107,7 +112,7 @@ def current_learning_rate(config: TrainConfig, step: int) -> float:
     return values[-1]
 
 
-def _prepare_output_dir(config: TrainConfig, chief: bool) -> str | None:
+def _prepare_output_dir(config: TrainConfig, chief: bool, precision=None) -> str | None:
     """Refuse an output dir of another run; return the checkpoint folder to resume, if any."""
     if not config.output_dir:
         raise OutputDirError("output_dir is empty; give the folder for checkpoints and logs")
@@ -134,11 +139,13 @@ def _prepare_output_dir(config: TrainConfig, chief: bool) -> str | None:
             )
     if chief:
         os.makedirs(config.output_dir, exist_ok=True)
-        ckpt.write_json_atomic(os.path.join(config.output_dir, ckpt.CONFIG_FILE), _resolved(config))
+        ckpt.write_json_atomic(
+            os.path.join(config.output_dir, ckpt.CONFIG_FILE), _resolved(config, precision)
+        )
     return existing[-1][1] if existing and config.resume else None
 
 
-def _resolved(config: TrainConfig) -> dict:
+def _resolved(config: TrainConfig, precision=None) -> dict:
     from hand3d_tf import __version__
 
     values, boundaries = config.effective_schedule()
@@ -148,6 +155,9 @@ def _resolved(config: TrainConfig) -> dict:
             "learning_rates": list(values),
             "lr_boundaries": list(boundaries),
             "lifting_dropout": config.effective_dropout() if config.net == "lifting" else None,
+            # (policy, why): what "auto" chose on this machine, logged for every run.
+            "precision": None if precision is None else precision[0],
+            "precision_reason": None if precision is None else precision[1],
         },
         "model": {"net": config.net, "config": model_config(config).to_dict()},
         "hand3d_tf": __version__,
@@ -172,7 +182,9 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)
-    resume_from = _prepare_output_dir(config, chief)
+    precision = resolve_precision(config.requested_precision())
+    log.info("precision %s (%s)", *precision)
+    resume_from = _prepare_output_dir(config, chief, precision)
     data = data if data is not None else inputs_lib.make_data(config)
     global_batch = config.batch_size
     if global_batch % strategy.num_replicas_in_sync:
@@ -182,9 +194,9 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         )
 
     with strategy.scope():
-        with precision_policy(config.mixed_precision):
+        with precision_policy(precision[0]):
             model = build_model(config)
-        optimizer = make_optimizer(config)
+        optimizer = make_optimizer(config, precision[0])
         optimizer.build(model.trainable_variables)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = ckpt.CheckpointManager(
@@ -210,7 +222,7 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     dataset = data.train(start_step)
     probe_inputs, probe_targets = next(iter(data.train(0)))
     dist_iter = iter(strategy.experimental_distribute_dataset(dataset))
-    train_step = _make_train_step(config, model, optimizer, strategy, global_batch)
+    train_step = _make_train_step(config, model, optimizer, strategy, global_batch, precision[0])
     probe_loss = _probe_loss(config, model, probe_inputs, probe_targets)
     probe_start = probe_loss()
 
@@ -277,8 +289,8 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     )
 
 
-def _make_train_step(config, model, optimizer, strategy, global_batch):
-    mixed = config.mixed_precision
+def _make_train_step(config, model, optimizer, strategy, global_batch, policy="float32"):
+    mixed = policy == "mixed_float16"  # loss scaling; bfloat16 steps need none
 
     def replica_step(inputs, targets, num_visible):
         with tf.GradientTape() as tape:
