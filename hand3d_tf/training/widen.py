@@ -83,7 +83,7 @@ def widen_model(narrow, wide, noise: float = 0.0, seed: int = 0) -> dict:
                 scale = noise * float(np.std(kernel))
                 new_kernel = new_kernel + rng.normal(0.0, scale, new_kernel.shape)
             layer.set_weights([new_kernel.astype(np.float32), bias[out_map.source]])
-            if new_kernel.shape != kernel.shape:
+            if new_kernel.shape[-1] != kernel.shape[-1]:
                 widened[layer.name] = (int(kernel.shape[-1]), int(new_kernel.shape[-1]))
             maps[outputs[0].name] = out_map
         elif layer.weights:
