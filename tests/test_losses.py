@@ -173,3 +173,42 @@ def test_unknown_variant_lists_choices():
         losses.lifting_loss("fancy", {}, {})
     with pytest.raises(KeyError, match="xyz_local"):
         losses.lifting_loss("local", {"local": np.zeros((1, 21, 3), np.float32)}, {})
+
+
+def _lifting_batch(rng, variant, n):
+    """Random (outputs, targets) of a lifting variant for a batch of n."""
+    if variant == "proposed":
+        outputs = {"xyz_canonical": rng.normal(size=(n, 21, 3)),
+                   "rotation": rng.normal(size=(n, 3, 3))}  # fmt: skip
+        targets = {"xyz_canonical": rng.normal(size=(n, 21, 3)),
+                   "rot_mat": rng.normal(size=(n, 3, 3))}  # fmt: skip
+    elif variant in ("direct", "bottleneck"):
+        outputs, targets = {"xyz": rng.normal(size=(n, 21, 3))}, {}
+        targets["xyz_normed"] = rng.normal(size=(n, 21, 3))
+    else:  # local and local_w_xyz_loss: lengths and angles
+        outputs = {"local": rng.uniform(0.2, 1.5, size=(n, 21, 3))}
+        targets = {"xyz_local": rng.normal(size=(n, 21, 3)),
+                   "xyz_normed": rng.normal(size=(n, 21, 3))}  # fmt: skip
+    cast = {k: np.asarray(v, np.float32) for k, v in outputs.items()}
+    return cast, {k: np.asarray(v, np.float32) for k, v in targets.items()}
+
+
+@pytest.mark.parametrize(
+    "variant", ["proposed", "direct", "bottleneck", "local", "local_w_xyz_loss"]
+)
+def test_lifting_loss_split_over_replicas_sums_to_whole(rng, variant):
+    outputs, targets = _lifting_batch(rng, variant, 4)
+    whole = losses.lifting_loss(variant, outputs, targets)
+    parts = [
+        losses.lifting_loss(
+            variant,
+            {k: v[sl] for k, v in outputs.items()},
+            {k: v[sl] for k, v in targets.items()},
+            global_batch_size=4,
+        )
+        for sl in (slice(0, 1), slice(1, 4))  # uneven shares, as a last partial batch
+    ]
+    assert set(whole) == set(parts[0]) and len(whole) > 1
+    for key in whole:  # the total and every component
+        total = float(sum(p[key] for p in parts))
+        assert total == pytest.approx(float(whole[key]), rel=1e-5), key

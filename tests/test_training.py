@@ -208,47 +208,62 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from hand3d_tf.training.presets import make_config
     from hand3d_tf.training.strategy import make_strategy
     from hand3d_tf.training.trainer import train
-    losses = {}
-    for net, preset, extra in [("posenet", "posenet_synthetic_compact", {}),
-                               ("lifting", "lifting_synthetic_proposed_compact",
-                                {"lifting_dropout": False})]:
-        cfg = make_config(preset, smoke=True, strategy="mirrored", num_steps=2,
-                          output_dir=sys.argv[1] + "/" + net, progress=False, evaluate=False,
-                          deterministic=True, **extra)
-        losses[net] = train(cfg).losses
+    cfg = make_config(sys.argv[2], smoke=True, strategy="mirrored", num_steps=2,
+                      output_dir=sys.argv[1], progress=False, evaluate=False, deterministic=True,
+                      **json.loads(sys.argv[3]))
+    r = train(cfg)
     replicas = make_strategy("mirrored").num_replicas_in_sync
-    print("RESULT" + json.dumps({"losses": losses, "replicas": replicas}))
+    print("RESULT" + json.dumps({"losses": r.losses, "replicas": replicas}))
     """
 )
 
 
-def _run_script(script, *args, env=None):
-    proc = subprocess.run(
+def _start_script(script, *args, env=None) -> subprocess.Popen:
+    return subprocess.Popen(
         [sys.executable, "-c", script, *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
         cwd=REPO,
         env=env,
     )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+
+
+def _script_result(proc: subprocess.Popen):
+    stdout, stderr = proc.communicate(timeout=300)
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT")]
+    assert proc.returncode == 0 and lines, stderr[-3000:]
     return json.loads(lines[-1][len("RESULT") :])
+
+
+def _run_script(script, *args, env=None):
+    return _script_result(_start_script(script, *args, env=env))
 
 
 def test_mirrored_two_cpu_devices_matches_single_device(tmp_path, restore_determinism):
     # A subprocess: logical devices must be configured before TensorFlow runs any op.
-    mirrored = _run_script(MIRRORED_SCRIPT, str(tmp_path / "mirrored"))
-    assert mirrored["replicas"] == 2
     # Step 1: the same loss on the same global batch, although each replica saw half of it
     # (the PoseNet loss divides by the visible count of the GLOBAL batch, the lifting loss
     # by the global batch size); step 2: the same loss again, so the summed replica
     # gradients made the single-device update. Lifting runs without dropout: the replicas'
-    # dropout masks could not match the single device's.
-    for net, extra in (("posenet", {}), ("lifting", {"lifting_dropout": False})):
-        single = train(smoke(net, tmp_path / net, num_steps=2, evaluate=False,
-                             deterministic=True, **extra))  # fmt: skip
-        np.testing.assert_allclose(mirrored["losses"][net], single.losses, rtol=1e-5)
+    # dropout masks could not match the single device's. One process per net (a second
+    # MirroredStrategy in one process reuses the first one's collective keys), started
+    # together and overlapping the single-device runs.
+    nets = {"posenet": {}, "lifting": {"lifting_dropout": False}}
+    procs = {
+        net: _start_script(MIRRORED_SCRIPT, str(tmp_path / "mirrored" / net),
+                           presets.default_preset(net, "synthetic"), json.dumps(extra))
+        for net, extra in nets.items()
+    }  # fmt: skip
+    single = {
+        net: train(smoke(net, tmp_path / net, num_steps=2, evaluate=False,
+                         deterministic=True, **extra)).losses
+        for net, extra in nets.items()
+    }  # fmt: skip
+    for net, proc in procs.items():
+        mirrored = _script_result(proc)
+        assert mirrored["replicas"] == 2
+        np.testing.assert_allclose(mirrored["losses"], single[net], rtol=1e-5, err_msg=net)
 
 
 WORKER_SCRIPT = textwrap.dedent(
@@ -296,7 +311,9 @@ def test_multi_worker_two_processes_matches_single_device(tmp_path):
 def test_mixed_precision_step_runs_and_restores_policy(tmp_path):
     from hand3d_tf.keras import keras
 
-    result = fast(smoke("lifting", tmp_path, num_steps=2, precision="mixed_float16", evaluate=False))
+    result = fast(
+        smoke("lifting", tmp_path, num_steps=2, precision="mixed_float16", evaluate=False)
+    )
     assert all(np.isfinite(result.losses))
     assert keras.mixed_precision.global_policy().name == "float32"
     # The net computed in float16 with float32 variables.
