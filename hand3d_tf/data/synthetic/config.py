@@ -76,6 +76,10 @@ class SyntheticConfig:
     # drawn with partial_probability sit at a border instead).
     off_axis_sigma_deg: float = 7.0
     off_axis_max_deg: float = 15.0
+    # --- Appearance of version 2 ---
+    nail_probability: float = 0.7
+    # An object between the camera and the main hand hides part of it.
+    occluder_probability: float = 0.25
 
     def __post_init__(self):
         if self.generator_version not in GENERATOR_VERSIONS:

@@ -14,6 +14,7 @@ import math
 import cv2
 import numpy as np
 
+from hand3d_tf.data.synthetic import smooth
 from hand3d_tf.data.synthetic.scene import Capsule, Polygon
 
 NEAR = 0.01  # metres; hits nearer than this are ignored
@@ -102,8 +103,21 @@ def _sphere(target: _Target, centre, radius: float, prim_id: int) -> None:
     target.z_test(box, t, prim_id)
 
 
+def _round_cone(target: _Target, cap: Capsule, prim_id: int) -> None:
+    """Two end spheres of their own radii and the cone tangent to both (version 2)."""
+    ra, rb = float(cap.radius), float(cap.radius_b)
+    if not cap.shares_a:
+        _sphere(target, cap.a, ra, prim_id)
+    _sphere(target, cap.b, rb, prim_id)
+    near = NEAR if min(cap.a[2] - ra, cap.b[2] - rb) <= NEAR else 0.0
+    smooth.cast_lateral(target, cap.a, cap.b, ra, rb, prim_id, near)
+
+
 def _capsule(target: _Target, cap: Capsule, prim_id: int) -> None:
     """The union of a finite cylinder and two end spheres, each cast on its own pixel box."""
+    if cap.radius_b is not None:
+        _round_cone(target, cap, prim_id)
+        return
     a = tuple(float(v) for v in cap.a)
     b = tuple(float(v) for v in cap.b)
     r = float(cap.radius)
@@ -189,6 +203,12 @@ def _tables(primitives) -> dict:
     return {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in tab.items()}
 
 
+def _is_v2(prim) -> bool:
+    if isinstance(prim, Polygon):
+        return bool(prim.blend)
+    return prim.radius_b is not None or bool(prim.blend) or prim.cushion_centre is not None
+
+
 def _surface(target: _Target, primitives):
     """Deferred pass over the hit pixels: rows, cols, normal, albedo, specular, class ids.
 
@@ -209,6 +229,8 @@ def _surface(target: _Target, primitives):
     if poly.size:  # face normal tilted outwards from the centre: shades like a cushion
         cushion = np.stack([ba[k][poly] + rel[k][poly] * inv_r[poly] for k in range(3)], axis=1)
         normal[poly] = cushion / np.linalg.norm(cushion, axis=1, keepdims=True)
+    if any(_is_v2(p) for p in primitives):
+        smooth.refine_normals(list(point), pid, normal, smooth.cone_table(primitives))
     palmar = tab["palmar"][pid]
     towards = np.einsum("ij,ij->i", normal, palmar)
     albedo = tab["colour"][pid] + np.clip(towards, 0, 1)[:, None] * tab["palm_delta"][pid]

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from hand3d_tf import keypoints as kp
+from hand3d_tf.data.synthetic import appearance
 from hand3d_tf.data.synthetic.background import make_background
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.render import Light, keypoint_visibility, project, render, shade
@@ -109,12 +110,15 @@ def generate_sample(config: SyntheticConfig, seed: int, index: int) -> dict:
     size = config.image_size
     scene = sample_scene(rng, config)
     buf = render(scene.primitives, scene.K, size)
-    rgb = shade(buf, _light(rng, config))
-    # Blotchy skin: a smooth random +-7 % albedo field over the foreground.
-    blotches = cv2.resize(rng.standard_normal((6, 6)).astype(np.float32), (size, size))
-    rgb *= 1.0 + 0.07 * blotches[buf.rows, buf.cols, None]
-    image = make_background(rng, config, scene.skin)
-    image[buf.rows, buf.cols] = 255.0 * np.minimum(rgb, 1.0)
+    if config.generator_version == 1:
+        rgb = shade(buf, _light(rng, config))
+        # Blotchy skin: a smooth random +-7 % albedo field over the foreground.
+        blotches = cv2.resize(rng.standard_normal((6, 6)).astype(np.float32), (size, size))
+        rgb *= 1.0 + 0.07 * blotches[buf.rows, buf.cols, None]
+        image = make_background(rng, config, scene.skin)
+        image[buf.rows, buf.cols] = 255.0 * np.minimum(rgb, 1.0)
+    else:
+        image = appearance.compose(rng, config, scene, buf)
     fg = buf.foreground
     image = _degrade(rng, _smooth_edges(image, fg), config)
     depth = np.where(fg, buf.depth, _background_depth(rng, scene, size)).astype(np.float32)

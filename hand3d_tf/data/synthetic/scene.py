@@ -46,6 +46,11 @@ class Capsule:
 
     palmar: optional unit direction; the side facing it takes ``palm_colour``. nail: optional
     nail colour, painted on the side opposite ``palmar`` near ``b``.
+    Version 2 only: radius_b makes it a round cone (radius at a, radius_b at b); shares_a:
+    its sphere at a is the previous segment's sphere at b, which covers it; blend lists
+    neighbouring primitives whose normals blend into this one's near where they meet (a
+    smooth union for shading); cushion tilts the shading normal away from cushion_centre by
+    ``cushion`` per metre, as a Polygon's bulge does.
     """
 
     a: np.ndarray
@@ -57,6 +62,11 @@ class Capsule:
     palmar: np.ndarray | None = None
     nail: np.ndarray | None = None
     specular: float = 1.0
+    radius_b: float | None = None
+    shares_a: bool = False
+    blend: tuple = ()
+    cushion_centre: np.ndarray | None = None
+    cushion: float = 0.0
 
 
 @dataclasses.dataclass
@@ -64,7 +74,8 @@ class Polygon:
     """Planar polygon: vertices [M, 3] camera frame, outward unit ``normal`` [3].
 
     bulge > 0 tilts the shading normal outwards away from the centre, so a flat face shades
-    like a cushion (the palm) without extra geometry.
+    like a cushion (the palm) without extra geometry. blend (version 2): capsules whose
+    normals blend into this face's near where they meet it.
     """
 
     vertices: np.ndarray
@@ -73,6 +84,7 @@ class Polygon:
     colour: np.ndarray
     bulge: float = 0.0
     specular: float = 1.0
+    blend: tuple = ()
 
 
 @dataclasses.dataclass
@@ -336,7 +348,8 @@ def _body(rng, elbow: np.ndarray, skin, behind: float) -> list:
 def _in_front(prim, near: float) -> bool:
     """Keep only primitives wholly in front of the camera (the renderer's assumption)."""
     if isinstance(prim, Capsule):
-        return min(prim.a[2], prim.b[2]) - prim.radius > near
+        radius = prim.radius if prim.radius_b is None else max(prim.radius, prim.radius_b)
+        return min(prim.a[2], prim.b[2]) - radius > near
     return bool(np.all(prim.vertices[:, 2] > near))
 
 
