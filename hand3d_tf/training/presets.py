@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 
 NETS = ("handsegnet", "posenet", "lifting")
@@ -118,6 +119,14 @@ class TrainConfig:
                 f"learning_rates needs one value more than lr_boundaries; received "
                 f"learning_rates={list(self.learning_rates)}, "
                 f"lr_boundaries={list(self.lr_boundaries)}"
+            )
+        try:
+            rates = [float(v) for v in self.learning_rates]
+        except (TypeError, ValueError):
+            rates = [math.nan]
+        if not all(math.isfinite(v) and v > 0 for v in rates):
+            raise ValueError(
+                f"learning_rates must be finite numbers > 0; received {list(self.learning_rates)}"
             )
         if list(self.lr_boundaries) != sorted(set(self.lr_boundaries)):
             raise ValueError(
