@@ -16,9 +16,13 @@ from hand3d_tf.data.synthetic.scene import NAIL_TONE, Capsule, Polygon, _palm_of
 
 # Cushion tilt of the palm's shading normal at its rim (faces and rim pieces alike).
 PALM_BULGE = 0.3
-# Palm outline vertex each finger's base meets (hand_model.palm_outline: 0 and 1 wrist,
-# 2 thumb base, 3-6 index..little MCP, 7 little-finger side).
-_FINGER_VERTEX = (2, 3, 4, 5, 6)
+# Width (in palm half-thicknesses) of the fillet where fingers, thumb and forearm meet the
+# palm, as seen by the palm's shading.
+_PALM_BLEND = 0.6
+# Palm rim pieces each finger's base blends with (hand_model.palm_outline's vertices: 0 and
+# 1 wrist, 2 thumb base, 3-6 index..little MCP, 7 little-finger side; piece i runs from
+# vertex i to i + 1). The thumb's base lies along the wrist and thumb-side pieces.
+_FINGER_RIMS = ((0, 1, 2), (2, 3), (3, 4), (4, 5), (5, 6))
 _WRIST_RIMS = (7, 0, 1)
 # Fingertips: the pad narrows to this fraction of the tip segment's radius, and its sphere
 # centre sits this many pad radii before the tip keypoint.
@@ -72,6 +76,7 @@ def hand_primitives(
             # that ends there.
             radius_b=h,
             shares_a=i > 0,
+            blend_width=_PALM_BLEND * h,
         )
         for i in range(len(outline))
     ]
@@ -96,16 +101,28 @@ def hand_primitives(
                 shares_a=seg > 0,
             )
             if seg == 0:  # the finger grows out of the palm without a seam
-                v = _FINGER_VERTEX[f]
-                joined = (rims[v - 1], rims[v])
+                joined = tuple(rims[i] for i in _FINGER_RIMS[f])
                 cone.blend = joined
                 for rim in joined:
                     rim.blend = rim.blend + (cone,)
             prims.append(cone)
     bases = tuple(prims[3 * f] for f in range(hand_model.NUM_FINGERS))
+    # Faces and rim tilt away from the same mid-plane centre: no crease where they meet.
     faces = [
-        Polygon(outline + h * normal, normal, palm_class, palm_colour, PALM_BULGE, blend=bases),
-        Polygon(outline - h * normal, -normal, palm_class, skin, PALM_BULGE, blend=bases),
+        Polygon(
+            outline + h * normal, normal, palm_class, palm_colour, PALM_BULGE, 1.0, bases, centre
+        ),
+        Polygon(
+            outline - h * normal,
+            -normal,
+            palm_class,
+            skin,
+            PALM_BULGE,
+            1.0,
+            bases,
+            centre,
+            _PALM_BLEND * h,
+        ),
     ]
     # The thumb's metacarpal lies on the palm (the thenar eminence): no edge where it meets it.
     prims[0].blend = prims[0].blend + tuple(faces)

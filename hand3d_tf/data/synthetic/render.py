@@ -189,7 +189,8 @@ def _tables(primitives) -> dict:
         if isinstance(prim, Polygon):
             verts = np.asarray(prim.vertices, np.float64)
             centre = verts.mean(axis=0)
-            tab["is_poly"][i], tab["a"][i], tab["ba"][i] = True, centre, prim.normal
+            tab["is_poly"][i], tab["ba"][i] = True, prim.normal
+            tab["a"][i] = centre if prim.cushion_centre is None else prim.cushion_centre
             tab["inv_r"][i] = prim.bulge / np.linalg.norm(verts - centre, axis=1).max()
             continue
         tab["a"][i], tab["ba"][i] = prim.a, np.asarray(prim.b) - np.asarray(prim.a)

@@ -49,7 +49,7 @@ class Capsule:
     Version 2 only: radius_b makes it a round cone (radius at a, radius_b at b); shares_a:
     its sphere at a is the previous segment's sphere at b, which covers it; blend lists
     neighbouring primitives whose normals blend into this one's near where they meet (a
-    smooth union for shading); cushion tilts the shading normal away from cushion_centre by
+    smooth union for shading) over about blend_width metres; cushion tilts the shading normal away from cushion_centre by
     ``cushion`` per metre, as a Polygon's bulge does.
     """
 
@@ -65,6 +65,7 @@ class Capsule:
     radius_b: float | None = None
     shares_a: bool = False
     blend: tuple = ()
+    blend_width: float | None = None
     cushion_centre: np.ndarray | None = None
     cushion: float = 0.0
 
@@ -75,7 +76,8 @@ class Polygon:
 
     bulge > 0 tilts the shading normal outwards away from the centre, so a flat face shades
     like a cushion (the palm) without extra geometry. blend (version 2): capsules whose
-    normals blend into this face's near where they meet it.
+    normals blend into this face's near where they meet it; cushion_centre: the point the
+    bulge tilts away from (default: the vertices' mean); blend_width: as for Capsule.
     """
 
     vertices: np.ndarray
@@ -85,6 +87,8 @@ class Polygon:
     bulge: float = 0.0
     specular: float = 1.0
     blend: tuple = ()
+    cushion_centre: np.ndarray | None = None
+    blend_width: float | None = None
 
 
 @dataclasses.dataclass
@@ -92,7 +96,7 @@ class PlacedHand:
     """One hand of the scene. xyz: [21, 3] camera frame; tolerance: [21] metres (joint radius
     + visibility margin); present: rendered in the view; palm_towards_camera: the palmar side
     faces the camera; view: the sampled viewpoint.View (version 2 only); partial: placed on a
-    border to be cut by it (version 2 only)."""
+    border to be cut by it."""
 
     side: str
     hand: hand_model.Hand
@@ -397,6 +401,7 @@ def sample_scene(rng: np.random.Generator, config: SyntheticConfig, near: float 
             present=present,
             palm_towards_camera=bool(normal @ -kp.palm_centre(xyz) > 0.0),
             rotation=rotation,
+            partial=bool(present and partial),  # the main hand comes first and is present
         )
         if present:
             hand_skin = skin if side == main_side else other_skin

@@ -98,8 +98,11 @@ def cone_table(primitives) -> dict:
             tab["length"][i] = extent
             tab["mid"][i], tab["reach"][i] = centre, extent
             if prim.bulge > 0:
-                tab["cushion_c"][i], tab["cushion_s"][i] = centre, prim.bulge / extent
-            if neighbours:
+                tab["cushion_s"][i] = prim.bulge / extent
+                tab["cushion_c"][i] = centre if prim.cushion_centre is None else prim.cushion_centre
+            if prim.blend_width is not None:
+                tab["width"][i] = prim.blend_width
+            elif neighbours:
                 radii = [float(primitives[j].radius) for j in neighbours if not is_poly(j)]
                 tab["width"][i] = 0.45 * min(radii, default=0.01)
             continue
@@ -116,7 +119,7 @@ def cone_table(primitives) -> dict:
             tab["tan"][i] = sin / math.sqrt(1.0 - sin * sin)
         if prim.cushion_centre is not None:
             tab["cushion_c"][i], tab["cushion_s"][i] = prim.cushion_centre, prim.cushion
-        tab["width"][i] = 0.45 * min(ra, rb)
+        tab["width"][i] = 0.45 * min(ra, rb) if prim.blend_width is None else prim.blend_width
         tab["mid"][i], tab["reach"][i] = 0.5 * (a + b), 0.5 * length + max(ra, rb)
     # Vectors as [3, P]: gathering columns [:, j] gives contiguous rows per component.
     out = {
