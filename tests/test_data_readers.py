@@ -196,6 +196,33 @@ def test_rhd_annotation_pickle_cannot_run_code(tmp_path):
         RHDReader(tmp_path, "training")
 
 
+def test_rhd_reader_refuses_a_folder_that_disagrees_with_its_manifest(tmp_path):
+    # The issue-16 failure: images of one run beside the labels of another were read
+    # without complaint. A split written with a manifest is now checked against it.
+    from hand3d_tf.data.manifest import InconsistentDatasetError
+    from hand3d_tf.data.synthetic import SyntheticConfig, write_dataset
+
+    config = SyntheticConfig()
+    for name, seed in (("a", 0), ("b", 1)):
+        write_dataset(tmp_path / name, "training", config, seed=seed, count=3, progress=False)
+    reader = RHDReader(tmp_path / "a", "training")
+    assert len(reader) == 3 and reader.manifest["seed"] == 0
+    assert reader.manifest["generator_version"] == config.generator_version
+    split = tmp_path / "a" / "training"
+    anno = split / "anno_training.pickle"
+    anno_a = anno.read_bytes()
+    anno.write_bytes((tmp_path / "b" / "training" / "anno_training.pickle").read_bytes())
+    with pytest.raises(InconsistentDatasetError, match=rf"{split} is incomplete.*annotation"):
+        RHDReader(tmp_path / "a", "training")
+    anno.write_bytes(anno_a)
+    (split / "color" / "00002.png").unlink()
+    with pytest.raises(InconsistentDatasetError, match=rf"{split}.*3 samples but color/ holds 2"):
+        RHDReader(tmp_path / "a", "training")
+    (split / "manifest.json").write_text("{not json")
+    with pytest.raises(InconsistentDatasetError, match="manifest.json: unreadable"):
+        RHDReader(tmp_path / "a", "training")
+
+
 # ------------------------------------------------------------------------------ STB
 STB_K = np.array([[822.79041, 0, 318.47345], [0, 822.79041, 250.31296], [0, 0, 1]])
 

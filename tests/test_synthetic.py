@@ -7,18 +7,26 @@ import json
 import math
 import pathlib
 import pickle
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
 
 from hand3d_tf import keypoints as kp
+from hand3d_tf.data import synthetic
+from hand3d_tf.data.rhd import RHDReader
 from hand3d_tf.data.synthetic import (
     SyntheticConfig,
     generate_sample,
     hand_model,
+    hand_surface,
     render,
     scene,
+    smooth,
     split_seed,
     viewpoint,
     write_dataset,
@@ -242,7 +250,7 @@ def test_workers_deterministic_and_rhd_round_trip(tmp_path):
         assert path == root / "training" / "anno_training.pickle"
         dirs.append(root / "training")
     files = sorted(p.relative_to(dirs[0]) for p in dirs[0].rglob("*") if p.is_file())
-    assert len(files) == 3 * count + 1
+    assert len(files) == 3 * count + 2  # PNGs, annotation pickle, manifest
     for rel in files:
         assert (dirs[0] / rel).read_bytes() == (dirs[1] / rel).read_bytes(), rel
 
@@ -315,6 +323,7 @@ def test_cli_writes_rhd_layout_with_photo_backgrounds(tmp_path, capsys, monkeypa
             "--seed=4",
             f"--backgrounds={photos}",
             f"--preview={preview}",
+            "--preview_views=40",
             "--generator_version=1",
         ]
     )
@@ -324,8 +333,14 @@ def test_cli_writes_rhd_layout_with_photo_backgrounds(tmp_path, capsys, monkeypa
     for split, count in (("training", 2), ("evaluation", 1)):
         assert len(list((out / split / "color").glob("*.png"))) == count
         assert (out / split / f"anno_{split}.pickle").is_file()
+        manifest = json.loads((out / split / "manifest.json").read_text())
+        assert manifest["generator_version"] == 1 and manifest["seed"] == 4
+        assert manifest["count"] == count and manifest["split"] == split
+        assert manifest["config"]["background_files"] == sorted(str(p) for p in photos.iterdir())
     sheet = cv2.imread(str(preview))
-    assert sheet.shape == (4 * 320, 4 * 2 * 320, 3)  # 16 samples, image | overlay pairs
+    # 16 samples as image | overlay pairs, then a row of view histograms.
+    assert sheet.shape == (5 * 320, 4 * 2 * 320, 3)
+    assert not list(out.glob(".*"))  # no temporary folders left behind
     assert loaded and set(loaded) <= {str(photos / "p0.jpg"), str(photos / "p1.jpg")}
 
 
@@ -403,3 +418,140 @@ def test_v2_is_nearer_the_axis_than_v1():
         return np.percentile(angles, 90)
 
     assert off_axis(2) < 0.75 * off_axis(1)
+
+
+def test_round_cone_surface_is_exact():
+    # A tapered finger segment: every hit pixel lies on the round cone's surface (distance
+    # field 0) and the normal is the distance field's gradient.
+    a, b = np.array([-0.05, 0.03, 0.5]), np.array([0.06, -0.04, 0.58])
+    cone = scene.Capsule(a, b, 0.03, 5, np.full(3, 0.5), radius_b=0.012)
+    buf = render.render([cone], K_TEST, 320)
+    t = buf.depth[buf.rows, buf.cols]
+    points = [t * (buf.cols - 159.5) / 300.0, t * (buf.rows - 159.5) / 300.0, t]
+    table = smooth.cone_table([cone])
+    dist, grad = smooth._closest(table, np.zeros(len(t), int), [np.float32(c) for c in points])
+    assert len(t) > 1000
+    assert np.abs(dist).max() < 2e-5  # metres; float32 ray casting
+    np.testing.assert_allclose(np.stack(grad, axis=1), buf.normal, atol=1e-4)
+    # The narrow end is narrower: fewer pixels near b than near a in the image.
+    uv_a, uv_b = render.project(np.stack([a, b]), K_TEST)
+    near_a = np.hypot(buf.cols - uv_a[0], buf.rows - uv_a[1]) < 15
+    near_b = np.hypot(buf.cols - uv_b[0], buf.rows - uv_b[1]) < 15
+    assert near_a.sum() > 1.5 * near_b.sum()
+
+
+def test_v2_fingers_have_no_joint_seams():
+    # An open flat hand facing the camera. Version 1's capsules change radius at each joint,
+    # a step in the normals along the finger; version 2's round cones share the joint radius.
+    hand = _flat_hand(kp.HAND_RIGHT)
+    xyz = scene.place_hand(hand, PALM_TO_CAMERA, [0.0, 0.0, 0.35])
+    skin = np.full(3, 0.7)
+    jumps = {}
+    for version in (1, 2):
+        if version == 1:
+            prims = scene.hand_primitives(hand, PALM_TO_CAMERA, xyz, skin)
+        else:
+            prims, *_ = hand_surface.hand_primitives(hand, PALM_TO_CAMERA, xyz, skin, nails=False)
+        buf = render.render(prims, K_TEST, 320)
+        normal = np.zeros((320, 320, 3), np.float32)
+        normal[buf.rows, buf.cols] = buf.normal
+        worst = []
+        for finger in range(1, 5):
+            classes = kp.MASK_RIGHT_FIRST + 3 * finger + np.arange(3)
+            inside = np.isin(buf.class_map, classes).astype(np.uint8)
+            inner = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0  # no silhouette pixels
+            pairs = inner[1:] & inner[:-1]  # vertical neighbours: along the finger
+            worst.append(np.linalg.norm(normal[1:] - normal[:-1], axis=2)[pairs].max())
+        jumps[version] = max(worst)
+    assert jumps[2] < 0.3 < jumps[1], jumps
+
+
+def _split_files(split_dir: pathlib.Path) -> dict:
+    return {p.relative_to(split_dir): p.read_bytes() for p in split_dir.rglob("*") if p.is_file()}
+
+
+def test_writer_refuses_another_dataset_unless_overwrite(tmp_path):
+    root = tmp_path / "d"
+    write_dataset(root, "training", CONFIG, seed=0, count=2, progress=False)
+    manifest = json.loads((root / "training" / "manifest.json").read_text())
+    assert manifest["generator_version"] == 2 and manifest["seed"] == 0
+    assert manifest["count"] == 2 and manifest["config"]["roll_sigma_deg"] == CONFIG.roll_sigma_deg
+    before = _split_files(root / "training")
+    with pytest.raises(synthetic.DatasetExistsError, match=r"training.*seed 0, 2 samples"):
+        write_dataset(root, "training", CONFIG, seed=1, count=2, progress=False)
+    assert _split_files(root / "training") == before
+    # The same dataset may be written again; another one only with overwrite.
+    write_dataset(root, "training", CONFIG, seed=0, count=2, progress=False)
+    assert _split_files(root / "training") == before
+    write_dataset(root, "training", CONFIG, seed=1, count=3, progress=False, overwrite=True)
+    assert json.loads((root / "training" / "manifest.json").read_text())["seed"] == 1
+    # A folder of files without a manifest (an older dataset, anything else) is refused too.
+    (tmp_path / "old" / "training").mkdir(parents=True)
+    (tmp_path / "old" / "training" / "anno_training.pickle").write_bytes(b"x")
+    with pytest.raises(synthetic.DatasetExistsError, match="without a manifest"):
+        write_dataset(tmp_path / "old", "training", CONFIG, seed=0, count=1, progress=False)
+    assert not list(root.glob(".*")) and not list((tmp_path / "old").glob(".*"))
+
+
+def test_cli_checks_preview_and_existing_data_before_generating(tmp_path):
+    from absl import app, flags
+
+    from hand3d_tf.cli import make_synthetic
+
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    cases = [
+        ([f"--preview={blocker}/preview.png"], "--preview"),
+        ([f"--preview={tmp_path}"], "is a folder"),
+    ]
+    write_dataset(tmp_path / "existing", "training", CONFIG, seed=0, count=1, progress=False)
+    for extra, message in cases:
+        out = tmp_path / "out"
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["hand3d-make-synthetic", f"--output_dir={out}", "--num_train=1"] + extra)
+        with pytest.raises(app.UsageError, match=message):
+            make_synthetic.main(["hand3d-make-synthetic"])
+        assert not out.exists()  # nothing was generated
+    flags.FLAGS.unparse_flags()
+    existing = tmp_path / "existing"
+    flags.FLAGS(["hand3d-make-synthetic", f"--output_dir={existing}", "--seed=5", "--num_eval=0"])
+    with pytest.raises(app.UsageError, match="--overwrite"):
+        make_synthetic.main(["hand3d-make-synthetic"])
+    flags.FLAGS.unparse_flags()
+    assert not (existing / "evaluation").exists()
+
+
+def test_killed_writer_leaves_the_previous_dataset_intact(tmp_path):
+    # A real hand3d-make-synthetic process replacing a dataset is SIGKILLed while it writes
+    # images: the old split must stay complete, and its images must still match its labels.
+    root = tmp_path / "d"
+    write_dataset(root, "training", CONFIG, seed=0, count=3, progress=False)
+    before = _split_files(root / "training")
+    command = [
+        sys.executable, "-m", "hand3d_tf.cli.make_synthetic", f"--output_dir={root}",
+        "--num_train=3000", "--num_eval=0", "--seed=1", "--overwrite",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            temp = list(root.glob(".training.writing-*"))
+            if temp and len(list((temp[0] / "color").glob("*.png"))) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the writer ended before it could be killed"
+        assert temp, "the writer did not write into a temporary folder"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert _split_files(root / "training") == before
+    reader = RHDReader(root, "training", check_images="full")
+    assert len(reader) == 3 and reader.manifest["seed"] == 0
+    stream = split_seed(0, "training")
+    for i in range(3):
+        np.testing.assert_array_equal(
+            reader.sample(i)["image"], generate_sample(CONFIG, stream, i)["color"]
+        )
+    # The next writer removes the dead one's temporary folder.
+    write_dataset(root, "training", CONFIG, seed=0, count=3, progress=False)
+    assert not list(root.glob(".training.*"))

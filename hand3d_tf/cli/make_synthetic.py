@@ -5,13 +5,17 @@
       [--generator_version=2]
 
 writes <output_dir>/training/ and <output_dir>/evaluation/, each with color/, mask/, depth/
-(%05d.png) and anno_<split>.pickle, as RHD_published_v2 does (facts §8.1). Training and
-evaluation use different sample streams derived from --seed.
+(%05d.png) and anno_<split>.pickle, as RHD_published_v2 does (docs/original.md §8.1), plus a
+manifest.json (generator version, seed, counts, config). Training and evaluation use
+different sample streams derived from --seed. Each split is written into a temporary folder
+and renamed into place when complete; a split folder that holds another dataset is refused
+unless --overwrite is given.
 """
 
 from __future__ import annotations
 
 import pathlib
+import tempfile
 import time
 
 from absl import app, flags
@@ -31,7 +35,22 @@ flags.DEFINE_string(
     **_OVR,
 )
 flags.DEFINE_integer("workers", 1, "processes generating samples", lower_bound=1, **_OVR)
-flags.DEFINE_string("preview", None, "optional PNG contact sheet of 16 training samples", **_OVR)
+flags.DEFINE_string(
+    "preview",
+    None,
+    "optional PNG contact sheet of 16 training samples and the view distribution's "
+    "histograms over the first --preview_views training scenes",
+    **_OVR,
+)
+flags.DEFINE_integer(
+    "preview_views", 1000, "scenes the preview's view histograms count", lower_bound=1, **_OVR
+)
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "replace split folders that hold another dataset (without it such a folder is refused)",
+    **_OVR,
+)
 flags.DEFINE_enum(
     "generator_version",
     "2",
@@ -57,6 +76,33 @@ def background_files(folder: str | None) -> tuple[str, ...]:
     return files
 
 
+def check_preview_path(path: str) -> None:
+    """Fail before any sample is generated when --preview cannot be written."""
+    target = pathlib.Path(path)
+    if target.is_dir():
+        raise app.UsageError(f"--preview={path!r} is a folder; give a .png file path")
+    if target.suffix.lower() != ".png":
+        raise app.UsageError(f"--preview={path!r} must end in .png")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as err:
+        raise app.UsageError(f"--preview={path!r} cannot be written: {err}") from None
+
+
+def check_output_dir(path: str) -> None:
+    root = pathlib.Path(path)
+    if root.exists() and not root.is_dir():
+        raise app.UsageError(f"--output_dir={path!r} exists and is not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as err:
+        raise app.UsageError(f"--output_dir={path!r} cannot be written: {err}") from None
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -64,23 +110,43 @@ def main(argv):
         raise app.UsageError("--output_dir is required")
     if FLAGS.seed < 0:
         raise app.UsageError(f"--seed must be non-negative; received {FLAGS.seed}")
+    # Cheap checks first: nothing is generated when a path or an existing dataset is wrong.
+    if FLAGS.preview:
+        check_preview_path(FLAGS.preview)
+    check_output_dir(FLAGS.output_dir)
     from hand3d_tf.data import synthetic
 
     config = synthetic.SyntheticConfig(
         generator_version=int(FLAGS.generator_version),
         background_files=tuple(background_files(FLAGS.backgrounds)),
     )
-    for split, count in (("training", FLAGS.num_train), ("evaluation", FLAGS.num_eval)):
+    splits = (("training", FLAGS.num_train), ("evaluation", FLAGS.num_eval))
+    for split, count in splits:
+        planned = synthetic.dataset_manifest(config, split, FLAGS.seed, count)
+        try:
+            synthetic.check_target(
+                pathlib.Path(FLAGS.output_dir) / split, planned, overwrite=FLAGS.overwrite
+            )
+        except synthetic.DatasetExistsError as err:
+            raise app.UsageError(str(err)) from None
+    for split, count in splits:
         start = time.perf_counter()
         path = synthetic.write_dataset(
-            FLAGS.output_dir, split, config, FLAGS.seed, count, workers=FLAGS.workers
+            FLAGS.output_dir,
+            split,
+            config,
+            FLAGS.seed,
+            count,
+            workers=FLAGS.workers,
+            overwrite=FLAGS.overwrite,
         )
         seconds = time.perf_counter() - start
         print(f"{split}: {count} samples -> {path} ({count / max(seconds, 1e-9):.1f} samples/s)")
     if FLAGS.preview:
         seed = synthetic.split_seed(FLAGS.seed, "training")
         samples = synthetic.iterate_samples(config, seed, 0, 16)
-        print(f"preview -> {synthetic.write_preview(FLAGS.preview, samples)}")
+        stats = synthetic.view_statistics(config, seed, FLAGS.preview_views)
+        print(f"preview -> {synthetic.write_preview(FLAGS.preview, samples, stats=stats)}")
 
 
 def run():

@@ -15,6 +15,7 @@ import numpy as np
 
 from hand3d_tf import keypoints as kp
 from hand3d_tf import safe_pickle
+from hand3d_tf.data import manifest
 from hand3d_tf.data.records import RHD_IMAGE_HW
 from hand3d_tf.data.samples import (
     BadSampleError,
@@ -47,6 +48,11 @@ class RHDReader:
         in ``skipped``) and the first one is logged once.
       check_images: "quick" (default: every colour and mask PNG exists, has the PNG
         signature and is not truncated), "full" (decode all: slow), "none".
+
+    A split with a ``manifest.json`` (hand3d-make-synthetic writes one) is checked against
+    it first: the annotation file's sha256, the sample ids and one colour and mask PNG per
+    sample; a mismatch raises :class:`~hand3d_tf.data.manifest.InconsistentDatasetError`
+    naming the folder. ``manifest`` holds the parsed manifest (None without one).
 
     Annotation checks: ``xyz`` [42, 3], ``uv_vis`` [42, 3], ``K`` [3, 3], all finite.
     """
@@ -82,6 +88,9 @@ class RHDReader:
             )
         if not anno:
             raise ValueError(f"{self.anno_path}: no samples in the annotation file")
+        # Written by a generator with a manifest (synthetic data): refuse a folder whose
+        # images and labels do not belong together before reading any sample.
+        self.manifest = manifest.verify_split(self.split_dir, split, self.anno_path, list(anno))
         self._load(anno, check_images)
 
     def _load(self, anno: dict, check_images: str) -> None:

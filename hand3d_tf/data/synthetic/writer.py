@@ -1,22 +1,30 @@
-"""Write synthetic samples in RHD's on-disk layout (facts §8.1), and a preview contact sheet.
+"""Write synthetic samples in RHD's on-disk layout (docs/original.md §8.1), all or nothing.
 
 <output_dir>/<split>/color/%05d.png   RGB 320 x 320
 <output_dir>/<split>/mask/%05d.png    uint8 class ids (0 bg, 1 person, 2-17 left, 18-33 right)
 <output_dir>/<split>/depth/%05d.png   depth in metres = (R * 256 + G) / (2^16 - 1) * 5, B = 0
 <output_dir>/<split>/anno_<split>.pickle  {id: {"xyz": [42, 3], "uv_vis": [42, 3], "K": [3, 3]}}
+<output_dir>/<split>/manifest.json  generator version, seeds, count, config, pickle sha256
 """
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
+import json
 import multiprocessing
+import os
 import pathlib
 import pickle
+import shutil
+import tempfile
 
 import cv2
 import numpy as np
 
-from hand3d_tf import keypoints as kp
-from hand3d_tf.atomic import atomic_write
+from hand3d_tf.atomic import _umask, atomic_write
+from hand3d_tf.data import manifest
+from hand3d_tf.data.manifest import write_manifest
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.sample import generate_sample
 
@@ -24,8 +32,7 @@ SPLITS = ("training", "evaluation")
 # RHD depth PNGs: 16 bits over two channels spanning 0..5 m (facts §8.1).
 DEPTH_MAX_M = 5.0
 DEPTH_LEVELS = 2**16 - 1
-# Preview colours (RGB 0..1): left hand, right hand, person.
-_PREVIEW_COLOURS = ((0.1, 0.9, 0.1), (0.2, 0.4, 1.0), (0.95, 0.85, 0.1))
+GENERATOR_NAME = "hand3d_tf.data.synthetic"
 
 
 def split_seed(seed: int, split: str) -> int:
@@ -80,6 +87,91 @@ def _write_pickle_atomically(path: pathlib.Path, annotations: dict) -> None:
     atomic_write(path, lambda f: pickle.dump(annotations, f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+class DatasetExistsError(ValueError):
+    """The target split folder holds another dataset (and overwrite was not asked for)."""
+
+
+def dataset_manifest(config: SyntheticConfig, split: str, seed: int, count: int) -> dict:
+    """What a split's manifest.json says about its data (without the annotation hash)."""
+    return {
+        "split": split,
+        "count": int(count),
+        "generator": GENERATOR_NAME,
+        "generator_version": int(config.generator_version),
+        "seed": int(seed),
+        "stream_seed": split_seed(seed, split),
+        "config": json.loads(json.dumps(dataclasses.asdict(config))),
+        "annotations": f"anno_{split}.pickle",
+    }
+
+
+def check_target(split_dir, planned: dict, overwrite: bool = False) -> None:
+    """Refuse (DatasetExistsError naming the folder) to replace a non-empty split folder
+    that holds another dataset, unless ``overwrite``; the same dataset may be rewritten."""
+    split_dir = pathlib.Path(split_dir)
+    if split_dir.exists() and not split_dir.is_dir():
+        raise DatasetExistsError(f"{split_dir} exists and is not a folder")
+    if overwrite or not split_dir.exists() or not any(split_dir.iterdir()):
+        return
+    try:
+        existing = manifest.read_manifest(split_dir)
+    except manifest.InconsistentDatasetError:
+        existing = None
+    if existing is not None and manifest.same_dataset(existing, planned):
+        return
+    what = manifest.describe(existing) if existing else "files without a manifest"
+    raise DatasetExistsError(
+        f"{split_dir} already holds another dataset ({what}); choose another --output_dir "
+        "or pass --overwrite to replace it"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(root: pathlib.Path, split: str) -> None:
+    """Delete temporary folders left by writers of this split that were killed."""
+    for folder in root.glob(f".{split}.*-*-*"):
+        try:
+            pid = int(folder.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if folder.is_dir() and not _pid_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _exchange(a: pathlib.Path, b: pathlib.Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _move_into_place(tmp: pathlib.Path, split_dir: pathlib.Path) -> None:
+    """Make the finished tmp folder the split folder; the old one (if any) is deleted."""
+    if not split_dir.exists():
+        os.rename(tmp, split_dir)
+        return
+    if _exchange(tmp, split_dir):
+        shutil.rmtree(tmp)  # now holds the old split
+        return
+    # Two renames: a crash between them leaves the old split in the .old folder.
+    old = tmp.with_name(tmp.name.replace(".writing-", ".old-", 1))
+    os.rename(split_dir, old)
+    os.rename(tmp, split_dir)
+    shutil.rmtree(old)
+
+
 def write_dataset(
     output_dir,
     split: str,
@@ -88,17 +180,39 @@ def write_dataset(
     count: int,
     workers: int = 1,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> pathlib.Path:
     """Generate ``count`` samples of ``split`` into output_dir/split; returns the pickle path.
 
     Sample i is generate_sample(config, split_seed(seed, split), i): the files do not depend
-    on ``workers``. The annotation pickle is written last, through a temporary file and a
-    rename, so a crashed run never leaves a truncated pickle behind.
+    on ``workers``. The split is written into a temporary folder next to the target
+    (``.<split>.writing-<pid>-*``) with its annotation pickle and manifest.json (generator
+    version, seeds, count, config, the pickle's sha256), then renamed into place, so a
+    killed run leaves the previous split untouched and never a mix of two. A non-empty
+    target holding another dataset raises DatasetExistsError unless ``overwrite``.
     """
     if count < 0 or workers < 1:
         raise ValueError(f"count must be >= 0 and workers >= 1; received {count}, {workers}")
-    split_dir = pathlib.Path(output_dir) / split
+    root = pathlib.Path(output_dir)
+    split_dir = root / split
+    planned = dataset_manifest(config, split, seed, count)
+    check_target(split_dir, planned, overwrite)
     stream_seed = split_seed(seed, split)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale(root, split)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".{split}.writing-{os.getpid()}-"))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # a plain folder's permissions, not mkdtemp's 0o700
+        path = _write_split(tmp, split, config, stream_seed, count, workers, progress)
+        write_manifest(tmp, dict(planned, annotations_sha256=manifest.file_sha256(path)))
+        _move_into_place(tmp, split_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return split_dir / path.name
+
+
+def _write_split(split_dir, split, config, stream_seed, count, workers, progress):
     for sub in ("color", "mask", "depth"):
         (split_dir / sub).mkdir(parents=True, exist_ok=True)
     jobs = [(str(split_dir), config, stream_seed, i) for i in range(count)]
@@ -125,36 +239,4 @@ def write_dataset(
         bar.close()
     path = split_dir / f"anno_{split}.pickle"
     _write_pickle_atomically(path, {i: annotations[i] for i in sorted(annotations)})
-    return path
-
-
-def preview_tile(sample: dict) -> np.ndarray:
-    """[S, 2S, 3] uint8: the colour image, and it with mask overlay and visible skeletons."""
-    from hand3d_tf import drawing
-
-    image, mask = sample["color"], sample["mask"]
-    left = (mask >= kp.MASK_LEFT_FIRST) & (mask <= kp.MASK_LEFT_PALM)
-    right = mask >= kp.MASK_RIGHT_FIRST
-    annotated = image
-    for sel, colour in zip((left, right, mask == kp.MASK_PERSON), _PREVIEW_COLOURS):
-        annotated = drawing.overlay_mask(annotated, sel, colour, alpha=0.3)
-    for hand in (kp.RHD_LEFT, kp.RHD_RIGHT):
-        uv_vis = sample["uv_vis"][hand]
-        visible = uv_vis[:, 2] > 0.5
-        if visible.any():
-            annotated = drawing.draw_skeleton(annotated, uv_vis[:, :2], visible, thickness=1)
-    return np.concatenate([image, annotated], axis=1)
-
-
-def write_preview(path, samples, columns: int = 4) -> pathlib.Path:
-    """Contact sheet PNG of samples (each: image | overlay), ``columns`` pairs per row."""
-    tiles = [preview_tile(s) for s in samples]
-    if not tiles:
-        raise ValueError("write_preview needs at least one sample")
-    blank = np.zeros_like(tiles[0])
-    tiles += [blank] * (-len(tiles) % columns)
-    rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _imwrite(path, np.concatenate(rows, axis=0)[..., ::-1])
     return path
