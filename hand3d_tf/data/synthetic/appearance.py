@@ -92,25 +92,30 @@ def contact_shadow(buf: GBuffer, focal: float) -> np.ndarray:
 
 def shade(buf: GBuffer, light: SoftLight, occlusion: np.ndarray) -> np.ndarray:
     """RGB [N, 3] float32 in 0..1 of the hit pixels."""
-    direction = np.asarray(light.direction, np.float32)
+    f32 = np.float32
+    direction = np.asarray(light.direction, f32)
     n_l = buf.normal @ direction
-    wrapped = np.clip((n_l + light.wrap) / (1.0 + light.wrap), 0.0, 1.0)
-    scatter = 1.0 - (1.0 - wrapped)[:, None] * wrapped[:, None] * 2.0 * _SCATTER.astype(np.float32)
-    half = direction + np.array([0.0, 0.0, -1.0], np.float32)
+    wrapped = np.clip((n_l + f32(light.wrap)) * f32(1.0 / (1.0 + light.wrap)), 0.0, 1.0)
+    half = direction + np.array([0.0, 0.0, -1.0], f32)
     half /= max(float(np.linalg.norm(half)), 1e-6)
     n_h = buf.normal @ half
     spec = np.zeros_like(n_h)
     lit = np.nonzero((n_h > 0.5) & (n_l > 0))[0]  # elsewhere n_h^shininess < 0.4 %
-    spec[lit] = (
-        np.float32(light.specular) * buf.specular[lit] * n_h[lit] ** np.float32(light.shininess)
-    )
-    sky = 1.0 - 0.2 * buf.normal[:, 1]  # a little more light from above
-    ambient = (np.float32(light.ambient) * sky * occlusion)[:, None] * light.ambient_colour
-    key = (np.float32(light.diffuse) * wrapped * np.sqrt(occlusion))[:, None] * scatter
-    rgb = buf.albedo * (ambient + key * light.colour) + spec[:, None] * light.colour
-    rgb = np.float32(light.exposure) * rgb
-    rgb = rgb * np.float32(1.0 + _SHOULDER) / (1.0 + np.float32(_SHOULDER) * rgb)
-    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+    spec[lit] = f32(light.specular) * buf.specular[lit] * n_h[lit] ** f32(light.shininess)
+    sky = 1.0 - f32(0.2) * buf.normal[:, 1]  # a little more light from above
+    ambient = f32(light.ambient) * sky * occlusion
+    key = f32(light.diffuse) * wrapped * np.sqrt(occlusion)
+    # Per channel c: albedo (ambient A_c + key L_c (1 - 2 S_c w (1 - w))) + spec L_c.
+    terminator = f32(2.0) * wrapped * (1.0 - wrapped)
+    exposure = f32(light.exposure)
+    rgb = np.empty_like(buf.albedo)
+    for c in range(3):
+        lit_c = ambient * f32(light.ambient_colour[c]) + key * f32(light.colour[c]) * (
+            1.0 - f32(_SCATTER[c]) * terminator
+        )
+        rgb[:, c] = exposure * (buf.albedo[:, c] * lit_c + spec * f32(light.colour[c]))
+    rgb *= (1.0 + f32(_SHOULDER)) / (1.0 + f32(_SHOULDER) * rgb)
+    return np.clip(rgb, 0.0, 1.0, out=rgb)
 
 
 def compose(rng: np.random.Generator, config: SyntheticConfig, scene, buf: GBuffer):

@@ -132,8 +132,9 @@ def make_background(rng: np.random.Generator, config: SyntheticConfig) -> np.nda
             image = _texture(rng, size)
         else:
             image = v1._noise(rng, size)
+        # Half as many loose shapes as version 1: the base is a scene, not plain noise.
         lo, hi = config.clutter_range
-        count = int(np.exp(rng.uniform(np.log(lo + 1), np.log(hi + 1)))) - 1
+        count = (int(np.exp(rng.uniform(np.log(lo + 1), np.log(hi + 1)))) - 1) // 2
     image = np.ascontiguousarray(image, dtype=np.float32)
     v1._clutter(rng, image, count)
     # Light falloff and a pull towards grey: gain (sat in + (1 - sat) mean(in)).

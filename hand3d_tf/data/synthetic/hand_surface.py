@@ -167,9 +167,7 @@ def forearm(
     if sleeve is not None:
         a = wrist + cuff * length * direction
         r = 1.25 * radius(cuff)
-        prims.append(
-            Capsule(
-                a, elbow, r, kp.MASK_PERSON, sleeve, specular=0.15, radius_b=max(r, elbow_radius)
-            )
-        )
+        # A loose sleeve: a plain cylinder (cheaper to cast than a cone over its large box).
+        sleeve_radius = max(r, elbow_radius)
+        prims.append(Capsule(a, elbow, sleeve_radius, kp.MASK_PERSON, sleeve, specular=0.15))
     return prims

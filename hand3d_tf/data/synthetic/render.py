@@ -115,13 +115,14 @@ def _round_cone(target: _Target, cap: Capsule, prim_id: int) -> None:
 
 def _capsule(target: _Target, cap: Capsule, prim_id: int) -> None:
     """The union of a finite cylinder and two end spheres, each cast on its own pixel box."""
-    if cap.radius_b is not None:
+    if cap.radius_b is not None and cap.radius_b != cap.radius:
         _round_cone(target, cap, prim_id)
         return
     a = tuple(float(v) for v in cap.a)
     b = tuple(float(v) for v in cap.b)
     r = float(cap.radius)
-    _sphere(target, a, r, prim_id)
+    if not cap.shares_a:
+        _sphere(target, a, r, prim_id)
     ba = (b[0] - a[0], b[1] - a[1], b[2] - a[2])
     baba = ba[0] * ba[0] + ba[1] * ba[1] + ba[2] * ba[2]
     if baba < 1e-12:

@@ -63,14 +63,14 @@ def _body(rng, elbow: np.ndarray, main_side: str, skin, behind: float) -> list:
     centre = shoulder + sign * half_width * across
     cloth = scene._clothing(rng)
     hair = rng.uniform(0.02, 0.3) * np.array([1.0, 0.8, 0.6])
-    chest, waist = rng.uniform(0.13, 0.17), rng.uniform(0.11, 0.15)
+    chest = rng.uniform(0.13, 0.17)
     head_r = rng.uniform(0.085, 0.1)
     head = centre + rng.uniform(0.24, 0.28) * up
     crown = head + 0.03 * up + np.array([0.0, 0.0, 0.02])
     parts = [
         scene.Capsule(
             centre - 0.08 * up, centre - 0.5 * up, chest, kp.MASK_PERSON, cloth,
-            specular=0.15, radius_b=waist,
+            specular=0.15,
         ),
         scene.Capsule(
             centre - half_width * across, centre + half_width * across, 0.065,
@@ -85,9 +85,7 @@ def _body(rng, elbow: np.ndarray, main_side: str, skin, behind: float) -> list:
     for part in parts:
         part.a, part.b = part.a + push, part.b + push
     near_shoulder = centre - sign * (half_width - 0.03) * across + push
-    upper_arm = scene.Capsule(
-        elbow, near_shoulder, 0.045, kp.MASK_PERSON, cloth, specular=0.15, radius_b=0.055
-    )
+    upper_arm = scene.Capsule(elbow, near_shoulder, 0.05, kp.MASK_PERSON, cloth, specular=0.15)
     return [upper_arm] + parts
 
 
@@ -132,9 +130,7 @@ def _skin_distractors(rng, K, skin, behind: float, size: int) -> list:
             prims.append(scene.Capsule(a, a, radius, kp.MASK_BACKGROUND, tone))
         else:
             b = a + rng.uniform(0.1, 0.35) * np.array([*rng.standard_normal(2), 0.3])
-            prims.append(
-                scene.Capsule(a, b, radius, kp.MASK_BACKGROUND, tone, radius_b=0.8 * radius)
-            )
+            prims.append(scene.Capsule(a, b, radius, kp.MASK_BACKGROUND, tone))
     return prims
 
 

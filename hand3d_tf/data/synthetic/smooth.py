@@ -113,7 +113,7 @@ def cone_table(primitives) -> dict:
         tab["a"][i], tab["length"][i], tab["ra"][i] = a, length, ra
         if length > 1e-9:
             tab["u"][i] = (b - a) / length
-        if prim.radius_b is not None and length > abs(ra - rb):
+        if ra != rb and length > abs(ra - rb):  # (a cylinder's normals need no pass)
             sin = (ra - rb) / length
             tab["is_cone"][i], tab["sin"][i] = True, sin
             tab["tan"][i] = sin / math.sqrt(1.0 - sin * sin)
