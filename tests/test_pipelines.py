@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -282,15 +283,122 @@ def test_handsegnet_random_crop_is_joint_and_hue_free_without_aug(rhd):
     assert np.abs(x_hue["image"] - x["image"]).mean() > 1e-3
 
 
-def test_noise_is_bounded_and_scale_noise_widens(rhd, eval_batch):
-    source, _ = rhd
-    cfg = pl.preset("lifting_rhd", batch_size=N, shuffle=False, seed=9, deterministic=True)
-    b = next(iter(pl.evaluation_dataset(source, cfg)))
-    shift = np.abs(b["crop_center"] - eval_batch["crop_center"])
-    # uv noise (2.5) moves keypoint 12, then centre (20) and offset (10) noise: each < 2 sigma.
-    assert shift.max() <= 2 * (2.5 + 20 + 10) and shift.mean() > 1.0
-    assert not np.allclose(b["keypoints_uv_crop"], eval_batch["keypoints_uv_crop"])
-    np.testing.assert_array_equal(b["keypoints_xyz"], eval_batch["keypoints_xyz"])  # no 3-D noise
+# Standard deviation of a normal truncated (re-drawn) beyond 2 sigma, in units of sigma:
+# sqrt(1 - 2 * 2 * phi(2) / (Phi(2) - Phi(-2))) = 0.8796.
+TRUNCATED_STD = math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(math.sqrt(2)))
+NOISE_EPOCHS = 16  # 128 draws of each sample-level noise, 2 values each
+
+
+def _noisy_epochs(source, **noise):
+    """Concatenated evaluation fields of NOISE_EPOCHS unshuffled epochs with `noise` on.
+
+    A 32-pixel crop keeps it cheap: centre and uv do not depend on the crop side, and the
+    scale before its noise is always clipped to crop_scale_min = 1 (32 / size with size
+    >= crop_size_min = 50), so crop_scale is the scale noise itself.
+    """
+    cfg = pl.preset("posenet_rhd_eval", batch_size=N, num_epochs=NOISE_EPOCHS, crop_size=32,
+                    seed=9, **noise)  # fmt: skip
+    batches = [{k: v.numpy() for k, v in b.items()} for b in pl.evaluation_dataset(source, cfg)]
+    assert len(batches) == NOISE_EPOCHS
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+@pytest.fixture(scope="module")
+def uv_centre_scale_noise(rhd):
+    return _noisy_epochs(rhd[0], uv_noise_sigma=2.5, crop_center_noise_sigma=20.0,
+                         crop_scale_noise_max=1.2)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def offset_noise(rhd):
+    return _noisy_epochs(rhd[0], crop_offset_noise_sigma=10.0)
+
+
+def _tiled(batch, key):
+    """A field of the noise-free evaluation batch, repeated for NOISE_EPOCHS epochs."""
+    value = batch[key].numpy()
+    return np.tile(value, (NOISE_EPOCHS,) + (1,) * (value.ndim - 1))
+
+
+def _assert_spread(values, sigma, name):
+    """Zero-mean draws of a normal truncated at 2 sigma: std 0.88 sigma (within 10 %)."""
+    values = np.asarray(values, np.float64).ravel()
+    assert values.size >= 256, name
+    assert np.abs(values).max() <= 2 * sigma * (1 + 1e-5), name
+    assert abs(values.mean()) < 0.15 * sigma, (name, values.mean())
+    assert values.std() == pytest.approx(TRUNCATED_STD * sigma, rel=0.1), name
+
+
+def _noisy_uv(b):
+    """The noisy uv the crop was built from: its crop keypoints mapped back to the image."""
+    uv = tg.uv_from_crop(b["keypoints_uv_crop"], b["crop_center"], b["crop_scale"], 32)
+    return uv.numpy().astype(np.float64)
+
+
+def test_uv_noise_spread_matches_its_sigma(uv_centre_scale_noise):
+    b = uv_centre_scale_noise
+    noise = _noisy_uv(b) - b["keypoints_uv"]
+    _assert_spread(noise, 2.5, "uv")
+    # Each epoch draws new noise (the element counter seeds it), not one draw per sample.
+    assert not np.allclose(noise[:N], noise[N : 2 * N])
+
+
+def test_crop_centre_noise_spread_matches_its_sigma(uv_centre_scale_noise):
+    b = uv_centre_scale_noise
+    # Centre = (row, col) of the noisy keypoint 12, plus the centre noise.
+    _assert_spread(b["crop_center"] - _noisy_uv(b)[:, 12, ::-1], 20.0, "centre")
+
+
+def test_crop_scale_noise_is_uniform_over_its_range(uv_centre_scale_noise):
+    scale = uv_centre_scale_noise["crop_scale"]  # 1 x uniform [1, 1.2)
+    assert scale.size >= 128 and scale.min() >= 1.0 and scale.max() < 1.2
+    assert scale.mean() == pytest.approx(1.1, abs=0.01)
+    assert scale.std() == pytest.approx(0.2 / math.sqrt(12), rel=0.1)
+
+
+def test_crop_offset_noise_spread_matches_its_sigma(offset_noise, eval_batch):
+    # Applied after the sizing: the offset alone moves the noise-free centre.
+    _assert_spread(offset_noise["crop_center"] - _tiled(eval_batch, "crop_center"), 10.0, "offset")
+
+
+def test_hue_noise_spread_matches_its_max_delta(rhd):
+    source, samples = rhd
+    cfg = pl.preset("handsegnet_rhd", random_crop_size=None, hue_max_delta=0.1,
+                    hue_space="unit", batch_size=N, num_epochs=4, shuffle=False, seed=2,
+                    deterministic=True)  # fmt: skip
+    # Measured on 0..1 RGB ("unit"), where the hue shift is well defined; the original's
+    # "centred" space draws the same deltas (same seeds) from the same range.
+    clean = tf.image.rgb_to_hsv(np.stack([s["image"] for s in samples]) / 255.0).numpy()
+    saturated = clean[..., 1] > 0.5
+    deltas = []
+    for x, _ in pl.handsegnet_dataset(source, cfg):
+        hsv = tf.image.rgb_to_hsv(tf.clip_by_value(x["image"] + 0.5, 0.0, 1.0)).numpy()
+        shift = (hsv[..., 0] - clean[..., 0] + 0.5) % 1.0 - 0.5  # wrapped to [-0.5, 0.5)
+        deltas += [np.median(shift[i][saturated[i]]) for i in range(N)]
+    deltas = np.asarray(deltas)  # 32 draws of uniform(-0.1, 0.1)
+    assert np.abs(deltas).max() <= 0.1 + 1e-3 and np.abs(deltas).max() > 0.08
+    assert deltas.std() == pytest.approx(0.2 / math.sqrt(12), rel=0.25)
+    assert not np.allclose(deltas[:N], deltas[N : 2 * N])  # a new draw every epoch
+
+
+# Fields that are ground truth (or computed from it only): the noises must not touch them.
+GROUND_TRUTH_FIELDS = (
+    "id", "image", "hand_mask", "hand_side", "K", "keypoints_uv", "keypoints_xyz",
+    "keypoint_vis", "xyz_normed", "xyz_canonical", "rot_mat", "keypoint_scale", "xyz_local",
+)  # fmt: skip
+NOISY_FIELDS = ("crop_center", "crop_scale", "keypoints_uv_crop", "image_crop", "scoremap",
+                "scoremap_pooled", "K_crop")  # fmt: skip
+
+
+def test_ground_truth_fields_stay_noise_free(uv_centre_scale_noise, offset_noise, eval_batch):
+    # Between them the two noisy runs have every noise of the lifting preset on.
+    for noisy in (uv_centre_scale_noise, offset_noise):
+        assert set(noisy) == set(GROUND_TRUTH_FIELDS) | set(NOISY_FIELDS)
+        for key in GROUND_TRUTH_FIELDS:
+            per_epoch = noisy[key].reshape(NOISE_EPOCHS, N, *noisy[key].shape[1:])
+            want = eval_batch[key].numpy()
+            assert per_epoch.shape[1:] == want.shape and (per_epoch == want).all(), key
+        assert not np.allclose(noisy["crop_center"], _tiled(eval_batch, "crop_center"))
 
 
 # ------------------------------------------------------------------ eager == Dataset.map
@@ -360,11 +468,17 @@ def test_deterministic_runs_repeat_and_shuffle_covers_the_whole_set(rhd):
     other = next(iter(pl.lifting_dataset(source, dataclasses.replace(cfg, seed=4))))
     assert not np.array_equal(other[1]["xyz_normed"], first[0][1]["xyz_normed"])
     epochs = pl.evaluation_dataset(
-        source, pl.preset("posenet_rhd", batch_size=N, num_epochs=2, seed=1)
-    )
+        source,
+        pl.preset("posenet_rhd", batch_size=N, num_epochs=3, seed=1, crop_size=32,
+                  deterministic=True),  # else parallel maps may mix neighbouring epochs
+    )  # fmt: skip
     ids = [b["id"].numpy() for b in epochs]
-    assert len(ids) == 2 and sorted(ids[0]) == sorted(source.ids) == sorted(ids[1])
-    assert not np.array_equal(ids[0], ids[1]) or not np.array_equal(ids[0], source.ids)
+    assert len(ids) == 3
+    for order in ids:  # every epoch is a permutation of the whole set ...
+        assert sorted(order) == sorted(source.ids)
+    # ... and a different one (the seed pair is (seed, epoch)); 8! orders, fixed seed.
+    assert len({tuple(order) for order in ids}) == 3
+    assert all(not np.array_equal(order, source.ids) for order in ids)
 
 
 def test_stb_source_through_the_evaluation_pipeline(tmp_path):
