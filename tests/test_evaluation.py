@@ -1,5 +1,6 @@
 """hand3d_tf.evaluation / protocols / plots and the hand3d-evaluate CLI."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -132,6 +133,28 @@ def test_stb_reference_curves_and_subrange(ref):
     expected = np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)) / (x[-1] - x[0])
     assert s.auc_between(ev.STB_SUBRANGE_START) == pytest.approx(expected, rel=1e-12)
     assert s.epe_mean == pytest.approx(1000 * float(ref["eval3d_epe_mean"]))
+
+
+def test_in_units_scales_every_length_and_nothing_else(ref):
+    e = ev.KeypointEvaluator()
+    e.feed(ref["eval3d_gt"], ref["eval3d_vis"], ref["eval3d_pred"])
+    metres = e.summary(*ev.PRESET_3D)
+    mm = metres.in_units(ev.METRES_TO_MM)
+    lengths = ("epe_mean", "epe_median", "thresholds", "per_keypoint_mean",
+               "per_keypoint_median")  # fmt: skip
+    for field in dataclasses.fields(ev.EvalSummary):
+        before, after = getattr(metres, field.name), getattr(mm, field.name)
+        factor = 1000.0 if field.name in lengths else 1.0
+        np.testing.assert_allclose(after, np.multiply(before, factor), rtol=1e-12,
+                                   err_msg=field.name)  # fmt: skip
+    # The per-keypoint numbers are mm too: their mean is the summary's (used keypoints).
+    used = mm.per_keypoint_count > 0
+    assert np.mean(mm.per_keypoint_mean[used]) == pytest.approx(mm.epe_mean, rel=1e-12)
+    assert np.mean(mm.per_keypoint_median[used]) == pytest.approx(mm.epe_median, rel=1e-12)
+    assert np.isnan(mm.per_keypoint_mean[20])  # never visible stays NaN
+    assert mm.thresholds[-1] == pytest.approx(50.0) and metres.thresholds[-1] == 0.05
+    # The original is unchanged (a frozen copy).
+    assert metres.epe_mean == pytest.approx(float(ref["eval3d_epe_mean"]), rel=1e-12)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ of the model code, so a renamed layer or a changed shape fails these tests.
 """
 
 import io
+import json
 import os
 import pickle
 
@@ -296,6 +297,20 @@ def test_save_load_round_trip(tmp_path, tiny_prior):
     W.save_weights(tmp_path / "other", {"PosePrior/fc_xyz/biases": np.zeros(63)}, cfg)
     os.replace(tmp_path / "other.npz", npz)
     with pytest.raises(ValueError, match=r"prior\.npz' does not match"):
+        W.load_weights(npz)
+
+
+def test_tensor_count_is_checked_against_the_json(tmp_path):
+    # A json whose sha256 matches its npz but whose count does not (a hand-edited or
+    # mis-written pair): refused, naming both numbers.
+    npz, meta = W.save_weights(tmp_path / "two", {"PosePrior/fc_xyz/biases": np.zeros(63),
+                                                  "PosePrior/fc_xyz/weights": np.zeros((8, 63))},
+                               {"width": 1})  # fmt: skip
+    record = json.loads(meta.read_text())
+    assert record["num_tensors"] == 2
+    record["num_tensors"] = 3
+    meta.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"two\.npz' holds 2 tensors, its json says 3"):
         W.load_weights(npz)
 
 
