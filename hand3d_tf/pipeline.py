@@ -26,6 +26,10 @@ from hand3d_tf import glue
 from hand3d_tf import keypoints as kp
 
 DEFAULT_INPUT_SIZE = (240, 320)  # (height, width) the released demo feeds (facts §5)
+# Smallest image side predict() accepts: a smaller image, upscaled to the network input,
+# holds no hand detail (a 1x1 image gives confident-looking garbage), and HandSegNet's
+# stride-8 trunk needs several cells per side when run at the image's own size.
+MIN_IMAGE_SIDE = 32
 
 
 def bundled_weights_root() -> pathlib.Path:
@@ -130,7 +134,8 @@ def prepare_images(images) -> tuple[np.ndarray, bool]:
 
     Accepted: uint8 arrays [H, W, 3] or [B, H, W, 3]; grayscale [H, W], [H, W, 1] or
     [B, H, W, 1] is repeated to RGB; RGBA drops its alpha channel (not composited).
-    Float or other integer images are refused (their value range is ambiguous).
+    Float or other integer images are refused (their value range is ambiguous), and so
+    are images with a side below MIN_IMAGE_SIDE (32) pixels.
     Returns (images, was_single_image).
     """
     array = np.asarray(images)
@@ -150,6 +155,12 @@ def prepare_images(images) -> tuple[np.ndarray, bool]:
         )
     single = array.ndim == 3
     array = array[None] if single else array
+    if min(array.shape[1:3]) < MIN_IMAGE_SIDE:
+        raise ValueError(
+            f"images must be at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels; received "
+            f"{array.shape[1]}x{array.shape[2]} (too small to hold a hand at the network's "
+            "resolution)"
+        )
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
     elif array.shape[-1] == 4:
@@ -183,6 +194,44 @@ def hand_side_batch(hand_side, batch: int) -> np.ndarray:
     if sides.shape[0] != batch:
         raise ValueError(f"hand_side has {sides.shape[0]} rows for a batch of {batch} images")
     return sides.astype(np.float32)
+
+
+def check_finite(name: str, values) -> np.ndarray:
+    """``values`` as an array; ValueError naming ``name`` if it holds NaN or inf."""
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} holds {bad} NaN or inf values; give finite inputs")
+    return array
+
+
+def check_weights_dir(path) -> pathlib.Path:
+    """``path`` if it holds the three nets' .npz + .json with sound metadata (cheap: reads
+    the json files and hashes the npz files, builds nothing; no TensorFlow).
+
+    Raises:
+      FileNotFoundError: the folder or a file is missing (the message lists what it needs).
+      hand3d_tf.weights.WeightsFileError (a ValueError): a json that is not valid, describes
+        another net or does not match its npz.
+    """
+    from hand3d_tf import weights
+
+    directory = pathlib.Path(path)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"weights directory {directory} not found; it must hold "
+            f"{[s + '.npz' for s in WEIGHT_STEMS]} with their .json (hand3d-convert-weights "
+            "writes them)"
+        )
+    missing = [s for s in WEIGHT_STEMS if not (directory / f"{s}.npz").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"weights directory {directory} lacks {[m + '.npz' for m in missing]}; it must hold "
+            f"{[s + '.npz' for s in WEIGHT_STEMS]} with their .json (hand3d-convert-weights writes them)"
+        )
+    for stem in WEIGHT_STEMS:
+        weights.read_manifest(directory / stem, net=stem)
+    return directory
 
 
 def _resize_each(arrays: np.ndarray, hw, interpolation) -> np.ndarray:
@@ -255,17 +304,16 @@ class ColorHandPose3D:
         """The project's own format: handsegnet/posenet/lifting .npz + .json in ``path``."""
         from hand3d_tf import models, weights
 
-        directory = pathlib.Path(path)
-        missing = [s for s in WEIGHT_STEMS if not (directory / f"{s}.npz").is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"weights directory {directory} lacks {[m + '.npz' for m in missing]}; it must hold "
-                f"{[s + '.npz' for s in WEIGHT_STEMS]} with their .json (hand3d-convert-weights writes them)"
-            )
+        directory = check_weights_dir(path)
         nets, configs = [], {}
         for stem in WEIGHT_STEMS:
             values, config = weights.load_weights(directory / stem)
-            net = models.build(stem, config)
+            try:
+                net = models.build(stem, config)
+            except (TypeError, ValueError) as err:
+                raise weights.WeightsFileError(
+                    f"'{directory / stem}.json': its config does not build a {stem}: {err}"
+                ) from err
             weights.assign_weights([net], values, source=str(directory / stem))
             nets.append(net)
             configs[stem] = config
@@ -309,20 +357,20 @@ class ColorHandPose3D:
         resized or rounded to uint8. ``predict`` runs the same steps after its resize.
         Returns "logits", "crop", "scoremaps", "keypoints_uv" [B, 21, 2] (x, y) px,
         "keypoint_scores", "location" (glue.HandLocation) and, when ``hand_side`` is given,
-        "keypoints_xyz".
+        "keypoints_xyz". Frames holding NaN or inf raise ValueError.
         """
-        frames = np.asarray(frames, np.float32)
+        frames = np.asarray(check_finite("frames", frames), np.float32)
         logits = self.segment_normalized(frames)
         loc = glue.locate_hand(logits)
         crop = glue.crop_hand(frames, loc.center_rowcol, loc.scale)
-        scoremaps = self.pose2d(crop)
+        scoremaps = self._pose2d(crop)
         crop_rowcol, scores = glue.keypoints_from_scoremaps(scoremaps)
         rowcol = glue.crop_to_image(crop_rowcol, loc.center_rowcol, loc.scale)
         out = dict(logits=logits, location=loc, crop=crop, scoremaps=scoremaps,
                    keypoints_uv=rowcol[..., ::-1], keypoint_scores=scores)  # fmt: skip
         if hand_side is not None:
             sides = hand_side_batch(hand_side, frames.shape[0])
-            out["keypoints_xyz"] = self.lift(scoremaps, sides)["xyz"]
+            out["keypoints_xyz"] = self._lift(scoremaps, sides)["xyz"]
         return out
 
     def segment(self, images) -> np.ndarray:
@@ -336,8 +384,12 @@ class ColorHandPose3D:
     def pose2d(self, crops) -> np.ndarray:
         """PoseNet's last stage S3 [B, 32, 32, 21] for crops [B, 256, 256, 3].
 
-        crops: float32 in -0.5...0.5 (as ``HandPoseResult.crop``) or uint8 RGB.
+        crops: float32 in -0.5...0.5 (as ``HandPoseResult.crop``) or uint8 RGB; NaN or inf
+        raises ValueError.
         """
+        return self._pose2d(check_finite("crops", crops))
+
+    def _pose2d(self, crops) -> np.ndarray:
         crops = np.asarray(crops)
         if crops.ndim == 3:
             crops = crops[None]
@@ -353,8 +405,11 @@ class ColorHandPose3D:
 
         Returns NumPy arrays: "xyz" [B, 21, 3] normalised root-relative camera-axis
         coordinates, plus "xyz_canonical" [B, 21, 3] and "rotation" [B, 3, 3] when the
-        lifting model provides them (the proposed variant).
+        lifting model provides them (the proposed variant). NaN or inf raises ValueError.
         """
+        return self._lift(check_finite("scoremaps", scoremaps), hand_side)
+
+    def _lift(self, scoremaps, hand_side) -> dict[str, np.ndarray]:
         scoremaps = np.asarray(scoremaps, np.float32)
         if scoremaps.ndim != 4 or scoremaps.shape[1:] != (
             glue.SCOREMAP_SIZE,

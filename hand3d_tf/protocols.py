@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import zipfile
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -285,12 +286,23 @@ def write_segmentation_report(result: dict, name: str, output_dir, meta: dict):
 
 
 def load_predictions(path) -> dict:
-    """Read a predictions npz: gt [N, 21, D], vis [N, 21], pred [N, 21, D], kind, gt_index0?"""
+    """Read a predictions npz: gt [N, 21, D], vis [N, 21], pred [N, 21, D], kind, gt_index0?
+
+    D is 2 for kind "2d", else 3; a single sample may drop the N axis. Raises
+    FileNotFoundError, or ValueError naming the file and the array when the file is not an
+    npz, an array is missing, not numeric or of the wrong shape, or the kind is unknown.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictions file not found: {path}")
-    with np.load(path, allow_pickle=False) as f:
-        data = {k: f[k] for k in f.files}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as err:
+        # AttributeError: a plain .npy, which has no named arrays
+        raise ValueError(
+            f"{path} is not an .npz of predictions ({type(err).__name__}: {err})"
+        ) from err
     missing = [k for k in ("gt", "vis", "pred", "kind") if k not in data]
     if missing:
         raise ValueError(f"{path} lacks arrays {missing}; it has {sorted(data)}")
@@ -299,6 +311,20 @@ def load_predictions(path) -> dict:
         raise ValueError(
             f"{path}: kind must be one of {PREDICTION_KINDS}; received {data['kind']!r}"
         )
+    dims = 2 if data["kind"] == "2d" else 3
+    for key in ("gt", "vis", "pred"):
+        if not (np.issubdtype(data[key].dtype, np.number) or data[key].dtype == bool):
+            raise ValueError(f"{path}: array {key!r} must be numeric; it is {data[key].dtype}")
+    gt, vis, pred = data["gt"], data["vis"], data["pred"]
+    if gt.ndim not in (2, 3) or gt.shape[-2:] != (kp.NUM_KEYPOINTS, dims):
+        raise ValueError(
+            f"{path}: array 'gt' must be [N, {kp.NUM_KEYPOINTS}, {dims}] for kind "
+            f"{data['kind']!r}; received shape {gt.shape}"
+        )
+    if pred.shape != gt.shape:
+        raise ValueError(f"{path}: array 'pred' has shape {pred.shape}; 'gt' has {gt.shape}")
+    if vis.shape != gt.shape[:-1]:
+        raise ValueError(f"{path}: array 'vis' must be {list(gt.shape[:-1])}; received {vis.shape}")
     if "gt_index0" in data:
         data["gt_index0"] = str(data["gt_index0"])
     return data

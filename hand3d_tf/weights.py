@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import pathlib
+import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
@@ -26,12 +27,14 @@ __all__ = [
     "SCOPES",
     "LoadReport",
     "WeightMismatchError",
+    "WeightsFileError",
     "load_original_weights",
     "original_key_map",
     "assign_weights",
     "model_weights",
     "save_weights",
     "load_weights",
+    "read_manifest",
     "load_model",
     "net_of_keys",
 ]
@@ -54,6 +57,11 @@ ModelOrModels = Union[Any, Sequence[Any]]
 
 class WeightMismatchError(ValueError):
     """Weights do not fit the model(s); nothing was assigned."""
+
+
+class WeightsFileError(ValueError):
+    """A weights file is malformed, incomplete or does not match its metadata; the message
+    names the file (and the key)."""
 
 
 @dataclasses.dataclass
@@ -80,31 +88,38 @@ def load_original_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
       {key: float32 array}, e.g. "HandSegNet/conv1_1/weights" -> [3, 3, 3, 64].
 
     Raises:
-      UnsafePickleError / ValueError: see safe_pickle.load; ValueError also when the
-        pickle is not a dict, a key is not a str, a value is not a numeric array, or a
-        tensor holds NaN / inf (the message names the file and the key).
+      FileNotFoundError: no such file.
+      UnsafePickleError: see safe_pickle.load.
+      WeightsFileError (a ValueError): the file is not a complete pickle, not a dict, a
+        key is not a str, a value is not a numeric array, or a tensor holds NaN / inf (the
+        message names the file and the key).
     """
-    obj = safe_pickle.load(path, what="weights file")
+    try:
+        obj = safe_pickle.load(path, what="weights file")
+    except safe_pickle.UnsafePickleError:
+        raise
+    except ValueError as err:
+        raise WeightsFileError(str(err)) from err
     if not isinstance(obj, dict):
-        raise ValueError(
+        raise WeightsFileError(
             f"weights file '{path}' holds a {type(obj).__name__}, expected a dict of key -> array"
         )
     out: dict[str, np.ndarray] = {}
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise ValueError(
+            raise WeightsFileError(
                 f"weights file '{path}': key {key!r} is a {type(key).__name__}, expected str"
             )
         if not isinstance(value, (np.ndarray, np.generic)) or not np.issubdtype(
             value.dtype, np.number
         ):
-            raise ValueError(
+            raise WeightsFileError(
                 f"weights file '{path}': value of key '{key}' is a {type(value).__name__}"
                 f"{'' if not hasattr(value, 'dtype') else f' of dtype {value.dtype}'}, expected a numeric array"
             )
         array = np.asarray(value, dtype=np.float32)
         if not np.all(np.isfinite(array)):
-            raise ValueError(f"weights file '{path}': key '{key}' contains NaN or inf")
+            raise WeightsFileError(f"weights file '{path}': key '{key}' contains NaN or inf")
         out[key] = array
     return out
 
@@ -280,6 +295,44 @@ def save_weights(
     return npz_path, json_path
 
 
+def read_manifest(path: str | os.PathLike, net: str | None = None) -> dict:
+    """The checked ``<stem>.json`` of a file pair written by :func:`save_weights`.
+
+    Cheap (no array is read, no network built): the json must parse, name this format,
+    record the npz's sha256 (which must match the npz on disk) and, when ``net`` is given,
+    describe that net.
+
+    Raises:
+      FileNotFoundError: a file of the pair is missing.
+      WeightsFileError (a ValueError): anything else; the message names the file.
+    """
+    npz_path, json_path = _paths(path)
+    for p in (npz_path, json_path):
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"weights file '{p}' not found (save_weights writes .npz and .json)"
+            )
+    try:
+        meta = json.loads(json_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WeightsFileError(f"weights metadata '{json_path}' is not valid JSON: {err}") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise WeightsFileError(f"'{json_path}' is not a {FORMAT_NAME} metadata file")
+    if not isinstance(meta.get("config"), dict):
+        raise WeightsFileError(f"'{json_path}': key 'config' must be a dict of the net's config")
+    if net is not None and meta.get("net") not in (None, net):
+        raise WeightsFileError(
+            f"'{json_path}' describes a {meta.get('net')} net, expected {net} (key 'net')"
+        )
+    digest = _sha256(npz_path)
+    if digest != meta.get("npz_sha256"):
+        raise WeightsFileError(
+            f"'{npz_path}' does not match '{json_path}' (sha256 {digest} != {meta.get('npz_sha256')}); "
+            "the pair was not written together or was modified"
+        )
+    return meta
+
+
 def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Read a file pair written by :func:`save_weights` (no pickle involved).
 
@@ -288,30 +341,18 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
 
     Raises:
       FileNotFoundError: a file of the pair is missing.
-      ValueError: wrong format name, or the npz does not match the json's sha256 / count.
+      WeightsFileError (a ValueError): see :func:`read_manifest`; also an npz that cannot
+        be read or whose tensor count differs from the json's.
     """
-    npz_path, json_path = _paths(path)
-    for p in (npz_path, json_path):
-        if not p.exists():
-            raise FileNotFoundError(
-                f"weights file '{p}' not found (save_weights writes .npz and .json)"
-            )
+    meta = read_manifest(path)
+    npz_path, _ = _paths(path)
     try:
-        meta = json.loads(json_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"weights metadata '{json_path}' is not valid JSON: {err}") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"'{json_path}' is not a {FORMAT_NAME} metadata file")
-    digest = _sha256(npz_path)
-    if digest != meta.get("npz_sha256"):
-        raise ValueError(
-            f"'{npz_path}' does not match '{json_path}' (sha256 {digest} != {meta.get('npz_sha256')}); "
-            "the pair was not written together"
-        )
-    with np.load(npz_path, allow_pickle=False) as f:
-        weights = {key: f[key].astype(np.float32) for key in f.files}
+        with np.load(npz_path, allow_pickle=False) as f:
+            weights = {key: f[key].astype(np.float32) for key in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise WeightsFileError(f"'{npz_path}' is not a readable npz file: {err}") from err
     if len(weights) != meta.get("num_tensors"):
-        raise ValueError(
+        raise WeightsFileError(
             f"'{npz_path}' holds {len(weights)} tensors, its json says {meta.get('num_tensors')}"
         )
     return weights, meta["config"]
@@ -328,7 +369,7 @@ def load_model(path: str | os.PathLike):
     weights, config = load_weights(path)
     net = net_of_keys(weights)
     if net is None:
-        raise ValueError(
+        raise WeightsFileError(
             f"weights '{path}' mix scopes {sorted({k.split('/', 1)[0] for k in weights})}; "
             f"load_model needs one net of {models.NETS}"
         )

@@ -15,18 +15,23 @@ paper), lifting3d (Table 2; --lifting_variant), full3d (eval_full on STB), segme
 (numbers; 3-D in mm) and, for keypoints, <output_dir>/<name>_pck.png, name =
 <protocol>_<dataset>[_baseline] (or the predictions file's stem). --predictor=baseline
 scores the trivial baseline of hand3d_tf.baselines instead of the networks.
+
+Exit status 2 on a user error: one line naming the flag or file (--output_dir, the
+predictions file and the flag values are checked before any data or network is loaded).
 """
 
 from __future__ import annotations
 
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 from hand3d_tf import baselines
 from hand3d_tf import evaluation_inputs as ei
 from hand3d_tf import keypoints as kp
 from hand3d_tf import protocols as pr
+from hand3d_tf.cli.errors import UserError, check_output_dir, user_errors
+from hand3d_tf.cli.errors import run as run_cli
 from hand3d_tf.cli.flag_values import given
 
 # allow_override: other CLI modules define flags of the same names (--weights, --output_dir,
@@ -64,7 +69,7 @@ FLAGS = flags.FLAGS
 
 def _choice(name: str, value, choices) -> str:
     if value not in choices:
-        raise app.UsageError(f"--{name} must be one of {tuple(choices)}; received {value!r}")
+        raise UserError(f"--{name} must be one of {tuple(choices)}; received {value!r}")
     return value
 
 
@@ -73,7 +78,7 @@ def baseline_data_dir() -> str:
     if FLAGS.baseline_data_dir:
         return FLAGS.baseline_data_dir
     if FLAGS.data_dir and pathlib.Path(FLAGS.data_dir).is_file():
-        raise app.UsageError(
+        raise UserError(
             f"--predictor=baseline needs --baseline_data_dir (an RHD-layout training split): "
             f"--data_dir={FLAGS.data_dir} is a record file without a training split"
         )
@@ -84,7 +89,7 @@ def evaluate_protocol(protocol: str, dataset: str, root: str, predictor: str = "
     """(summary, meta) of --protocol on --dataset with the networks of the weight flags or,
     predictor "baseline", the trivial baseline (summary: EvalSummary or MaskIoU dict)."""
     if not FLAGS.data_dir:
-        raise app.UsageError(f"--protocol={protocol} needs --data_dir (dataset root or .bin)")
+        raise UserError(f"--protocol={protocol} needs --data_dir (dataset root or .bin)")
     batch_size = FLAGS.batch_size or ei.DEFAULT_BATCH_SIZE
     meta = {"protocol": protocol, "dataset": dataset, "root": root, "split": FLAGS.split}
     meta.update(data_dir=str(FLAGS.data_dir), batch_size=batch_size, predictor=predictor)
@@ -110,7 +115,7 @@ def evaluate_protocol(protocol: str, dataset: str, root: str, predictor: str = "
             predict = ei.make_predictor(protocol, pipe)
             meta["weights"] = pipe.source
     except (FileNotFoundError, ValueError) as err:
-        raise app.UsageError(str(err)) from None
+        raise UserError(str(err)) from err
     summary = ei.evaluate_source(protocol, dataset, source, {predictor: predict}, root, batch_size)
     if protocol in (pr.POSE2D_FULL, pr.FULL3D):
         meta["frame_hw"] = list(ei.EVAL_FRAME_HW)
@@ -121,14 +126,13 @@ def main(argv):
     if not FLAGS.is_parsed():  # called in-process with flags in argv
         argv = FLAGS(argv)
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        raise UserError(f"unexpected arguments: {argv[1:]}")
     dataset = _choice("dataset", FLAGS.dataset, ei.DATASETS)
     root = _choice("root", FLAGS.root, kp.ROOTS)
+    check_output_dir(FLAGS.output_dir)
     if FLAGS.predictions:
-        try:
+        with user_errors(FileNotFoundError, ValueError, prefix="--predictions: "):
             data = pr.load_predictions(FLAGS.predictions)
-        except FileNotFoundError as err:
-            raise app.UsageError(f"--predictions: {err}") from None
         summary = pr.evaluate_predictions(data, root, ei.DATASET_GT_INDEX0[dataset])
         name = FLAGS.name or pathlib.Path(FLAGS.predictions).stem
         meta = {"dataset": dataset, "root": root, "predictions": str(FLAGS.predictions)}
@@ -136,7 +140,7 @@ def main(argv):
         pr.write_report(summary, data["kind"], name, FLAGS.output_dir, meta, "stb" if stb else None)
         return 0
     if FLAGS.protocol is None:
-        raise app.UsageError(f"give --predictions=FILE.npz or --protocol (one of {pr.PROTOCOLS})")
+        raise UserError(f"give --predictions=FILE.npz or --protocol (one of {pr.PROTOCOLS})")
     protocol = _choice("protocol", FLAGS.protocol, pr.ALL_PROTOCOLS)
     _choice("split", FLAGS.split, ei.SPLITS)
     predictor = _choice("predictor", FLAGS.predictor, PREDICTORS)
@@ -152,7 +156,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    run_cli(main, "hand3d-evaluate")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,20 @@ Writes ``<output_dir>/<net>_<mode>.tflite`` + ``.json`` sidecar (and the float S
 ``<net>_saved_model/`` with fp32). ``--check_gpu`` prints every TFLite GPU-delegate
 finding and exits 1 if an fp32/fp16 model has one; ``--report`` writes
 ``<output_dir>/accuracy_report.md/.json`` (LiteRT vs Keras on ``--eval_data``).
+
+Exit status 2 on a user error, one line naming the flag or file; the flags, the weights'
+metadata and --output_dir are checked before any network is built.
 """
 
 from __future__ import annotations
 
 import logging
 import pathlib
-import sys
 
-from absl import app, flags
+from absl import flags
 
+from hand3d_tf.cli.errors import report as report_error
+from hand3d_tf.cli.errors import run as run_cli
 from hand3d_tf.cli.flag_values import given, parse_hw
 from hand3d_tf.export.tflite import MODES, NETS, ExportError
 
@@ -106,6 +110,12 @@ def main(argv):
         )  # fmt: skip
         loaded = None
         if FLAGS.convert or FLAGS.report:
+            for n in nets:  # cheap checks first: metadata, checksums, the output folder
+                exporter.check_weights(n, cfg.weights)
+            if FLAGS.convert:
+                from hand3d_tf.export.tflite import ensure_writable_dir
+
+                ensure_writable_dir(cfg.output_dir)
             loaded = {n: exporter.load_net(n, cfg.weights, cfg.handsegnet_output_stride)
                       for n in nets}  # fmt: skip
         if FLAGS.convert:
@@ -132,12 +142,11 @@ def main(argv):
         return status
     except (ValueError, OSError, ExportError) as e:
         # Bad input (mode, weights, calibration data, output dir): one clear line, exit 2.
-        print(f"hand3d-export: error: {e}", file=sys.stderr)
-        return 2
+        return report_error("hand3d-export", e)
 
 
 def run():
-    app.run(main)
+    run_cli(main, "hand3d-export")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ pooled ground-truth score maps (the lifting input), palm-relative xyz and the bo
 (all False, ``meta.has_mask`` false). Samples whose chosen hand has fewer than
 ``--min_visible`` visible keypoints (no hand in view) are skipped. ``--dataset=synthetic``
 without ``--data_dir`` renders fresh samples (seed ``--seed``) first.
+
+``--output`` is required (a full set is large: 500 samples are about 118 MB). Exit status
+2 on a user error, one line naming the flag or folder, checked before any data is read.
 """
 
 from __future__ import annotations
@@ -21,13 +24,19 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import pathlib
 import tempfile
 
 import cv2
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+from hand3d_tf.cli.errors import (
+    UserError,
+    check_input_dir,
+    check_output_file,
+    user_errors,
+)
+from hand3d_tf.cli.errors import run as run_cli
 from hand3d_tf.cli.flag_values import given, parse_hw
 
 DATASETS = ("synthetic", "rhd", "stb")
@@ -46,7 +55,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("split", "evaluation", "RHD / synthetic split", **_OVR)
 flags.DEFINE_integer("num", 100, "number of samples (the first N; 0 = all)", **_OVR)
-flags.DEFINE_string("output", "eval.npz", "output .npz", **_OVR)
+flags.DEFINE_string("output", None, "output .npz (required)", **_OVR)
 flags.DEFINE_list("input_size", ["240", "320"], "pipeline frame size H,W", **_OVR)
 flags.DEFINE_integer("seed", 0, "seed of rendered synthetic samples", **_OVR)
 flags.DEFINE_integer(
@@ -56,6 +65,10 @@ flags.DEFINE_integer(
     **_OVR,
 )
 FLAGS = flags.FLAGS
+
+
+class EmptyEvalSetError(ValueError):
+    """No sample of the source passed the selection (--min_visible)."""
 
 
 def render_synthetic(directory, num: int, seed: int, split: str = "evaluation") -> str:
@@ -140,32 +153,45 @@ def build_eval_set(source, dataset: str, num: int, hw, min_visible: int = 1) -> 
         if 0 < num <= count:
             break
     if count == 0:
-        raise ValueError(
+        raise EmptyEvalSetError(
             f"the {dataset} source yielded no sample with >= {min_visible} visible keypoints"
         )
     return {k: np.concatenate(v) for k, v in parts.items()}, count
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {argv[1:]}")
     if FLAGS.dataset not in DATASETS:
-        raise app.UsageError(f"--dataset must be one of {DATASETS}; received {FLAGS.dataset!r}")
+        raise UserError(f"--dataset must be one of {DATASETS}; received {FLAGS.dataset!r}")
     try:
         hw = parse_hw(given("input_size", ["240", "320"]))
-    except ValueError as e:
-        raise app.UsageError(f"--input_size must be H,W; received {FLAGS.input_size}") from e
+    except ValueError:
+        raise UserError(f"--input_size must be H,W; received {FLAGS.input_size}") from None
     if len(hw) != 2 or min(hw) < 32:
-        raise app.UsageError(f"--input_size must be H,W with both >= 32; received {hw}")
+        raise UserError(f"--input_size must be H,W with both >= 32; received {hw}")
+    if FLAGS.num < 0:
+        raise UserError(f"--num must be >= 0 (0 = all); received {FLAGS.num}")
+    if FLAGS.min_visible < 0:
+        raise UserError(f"--min_visible must be >= 0; received {FLAGS.min_visible}")
     if FLAGS.dataset != "synthetic" and not FLAGS.data_dir:
-        raise app.UsageError(f"--dataset={FLAGS.dataset} needs --data_dir")
+        raise UserError(f"--dataset={FLAGS.dataset} needs --data_dir")
+    if not FLAGS.output:
+        raise UserError("--output is required, e.g. --output=eval.npz (the set can be large)")
+    out = check_output_file(FLAGS.output, "--output")
+    if FLAGS.data_dir:
+        check_input_dir(FLAGS.data_dir, "--data_dir")
     with tempfile.TemporaryDirectory(prefix="hand3d_eval_") as tmp:
         data_dir = FLAGS.data_dir
         if data_dir is None:  # synthetic: render just the samples needed
             # Some scenes have no hand in view (skipped by --min_visible): render spares.
             num = 2 * max(FLAGS.num, 1) + 4
             data_dir = render_synthetic(tmp, num, FLAGS.seed, FLAGS.split)
-        source = open_source(FLAGS.dataset, data_dir, FLAGS.split)
-        arrays, count = build_eval_set(source, FLAGS.dataset, FLAGS.num, hw, FLAGS.min_visible)
+        # The readers name the missing split, file or sample; an empty selection too.
+        with user_errors(FileNotFoundError, ValueError, prefix=f"--data_dir={data_dir}: "):
+            source = open_source(FLAGS.dataset, data_dir, FLAGS.split)
+        with user_errors(FileNotFoundError, EmptyEvalSetError):
+            arrays, count = build_eval_set(source, FLAGS.dataset, FLAGS.num, hw, FLAGS.min_visible)
     meta = {
         "dataset": FLAGS.dataset,
         "split": FLAGS.split if FLAGS.dataset != "stb" else "B1Counting+B1Random",
@@ -180,7 +206,6 @@ def main(argv):
         "resize": "cv2 INTER_LINEAR (frames), INTER_NEAREST (mask); uv scaled by W'/W, H'/H",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    out = pathlib.Path(FLAGS.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(out.name + ".tmp.npz")
     np.savez(tmp_out, meta=json.dumps(meta), **arrays)
@@ -189,7 +214,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    run_cli(main, "hand3d-make-eval-set")
 
 
 if __name__ == "__main__":

@@ -8,16 +8,25 @@
 
 Without --preset the paper recipe for --net/--dataset is used (the compact recipe for
 --dataset=synthetic); flags given explicitly override the preset's values.
+
+Exit status: 0 done; 2 a user error (one line on stderr naming the flag or file, checked
+before TensorFlow loads where possible: flags, --output_dir, --resume without a
+checkpoint); 3 the loss became NaN/inf (the line names the last good checkpoint); 130 / 143
+interrupted by SIGINT / SIGTERM (a checkpoint of the current step is written first).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import signal
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from hand3d_tf.cli.errors import UserError, check_output_dir, user_errors
+from hand3d_tf.cli.errors import run as run_cli
 from hand3d_tf.training import presets
 
 _OVR = {"allow_override": True}
@@ -95,9 +104,18 @@ def _numbers(values, kind, name):
     try:
         return tuple(kind(v) for v in values)
     except ValueError:
-        raise app.UsageError(
-            f"--{name} must be a comma-separated list of numbers; received {values}"
+        raise UserError(
+            f"--{name} must be a comma-separated list of numbers; received {','.join(values)}"
         ) from None
+
+
+def _learning_rates():
+    rates = _numbers(FLAGS.learning_rates, float, "learning_rates")
+    if rates is not None and not all(math.isfinite(r) and r > 0 for r in rates):
+        raise UserError(
+            f"--learning_rates must be finite numbers > 0; received {','.join(FLAGS.learning_rates)}"
+        )
+    return rates
 
 
 def _given(name: str) -> bool:
@@ -107,9 +125,8 @@ def _given(name: str) -> bool:
 def config_from_flags() -> presets.TrainConfig:
     """The TrainConfig the flags describe (preset, then smoke, then explicit flags)."""
     if FLAGS.net is None:
-        raise app.UsageError(f"--net is required: one of {', '.join(presets.NETS)}")
-    if not FLAGS.output_dir:
-        raise app.UsageError("--output_dir is required")
+        raise UserError(f"--net is required: one of {', '.join(presets.NETS)}")
+    check_output_dir(FLAGS.output_dir)
     dataset = FLAGS.dataset or ("synthetic" if FLAGS.smoke else "rhd")
     name = FLAGS.preset or presets.default_preset(FLAGS.net, dataset, FLAGS.lifting_variant)
     overrides = dict(
@@ -124,7 +141,7 @@ def config_from_flags() -> presets.TrainConfig:
         export_dir=FLAGS.export_dir,
         num_steps=FLAGS.num_steps,
         batch_size=FLAGS.batch_size,
-        learning_rates=_numbers(FLAGS.learning_rates, float, "learning_rates"),
+        learning_rates=_learning_rates(),
         lr_boundaries=_numbers(FLAGS.lr_boundaries, int, "lr_boundaries"),
         width=FLAGS.width,
         image_size=FLAGS.image_size,
@@ -151,8 +168,16 @@ def config_from_flags() -> presets.TrainConfig:
     return presets.make_config(name, smoke=FLAGS.smoke, **overrides)
 
 
+class _Signal(KeyboardInterrupt):
+    """SIGTERM as a KeyboardInterrupt (the trainer checkpoints on it), remembering which."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise _Signal(signum)
 
 
 def _print_presets() -> None:
@@ -168,29 +193,47 @@ def _print_presets() -> None:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        raise UserError(f"unexpected arguments: {argv[1:]}")
     if FLAGS.list_presets:
         _print_presets()
         return 0
-    from hand3d_tf.training.checkpoints import CheckpointError
-    from hand3d_tf.training.inputs import NoSamplesError
-    from hand3d_tf.training.trainer import NonFiniteLossError, OutputDirError, train
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+    # Every cheap check runs before TensorFlow is imported (the trainer's import).
+    with user_errors(ValueError):
         config = config_from_flags()
-    except ValueError as err:
-        raise app.UsageError(str(err)) from None
+    from hand3d_tf.training import checkpoints as ckpt
+
+    with user_errors(ckpt.OutputDirError):
+        ckpt.check_output_dir(config)
+    if config.init_weights and not os.path.exists(config.init_weights):
+        raise UserError(f"--init_weights={config.init_weights}: no such file or folder")
+
+    from hand3d_tf import safe_pickle
+    from hand3d_tf import weights as weight_io
+    from hand3d_tf.training.inputs import NoSamplesError
+    from hand3d_tf.training.trainer import NonFiniteLossError, train
+
     # A preempted job gets SIGTERM: turn it into KeyboardInterrupt, on which the trainer
     # writes a checkpoint of the current step before exiting.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result = train(config)
-    except (OutputDirError, NoSamplesError, CheckpointError, FileNotFoundError) as err:
-        raise app.UsageError(str(err)) from None
+        with user_errors(
+            ckpt.OutputDirError, ckpt.CheckpointError, NoSamplesError, FileNotFoundError,
+            weight_io.WeightMismatchError, weight_io.WeightsFileError,
+            safe_pickle.UnsafePickleError,
+        ):  # fmt: skip
+            result = train(config)
     except NonFiniteLossError as err:
         print(f"hand3d-train: {err}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(
+            f"hand3d-train: interrupted by {signal.Signals(signum).name}; continue with "
+            f"--resume --output_dir={config.output_dir}",
+            file=sys.stderr,
+        )
+        return 128 + signum
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(f"{config.run_name}: trained steps {result.start_step}..{result.step}")
@@ -211,7 +254,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    run_cli(main, "hand3d-train")
 
 
 if __name__ == "__main__":

@@ -99,6 +99,27 @@ def _weights_stem(weights: str, net: str) -> pathlib.Path:
     return path.with_suffix("") if path.suffix in (".npz", ".json") else path
 
 
+def check_weights(net: str, weights: str) -> None:
+    """Cheap check of ``net``'s weights file pair (metadata, checksum, net) before any
+    network is built; no TensorFlow.
+
+    Raises:
+      tflite.ExportError: no weights file for ``net``.
+      hand3d_tf.weights.WeightsFileError: malformed metadata, checksum mismatch, other net.
+    """
+    from hand3d_tf import weights as wlib
+
+    if weights == RANDOM_WEIGHTS:
+        return
+    try:
+        wlib.read_manifest(_weights_stem(weights, net), net=net)
+    except FileNotFoundError as e:
+        raise tflite.ExportError(
+            f"no weights for {net}: {e}; --weights takes a folder with {net}.npz/.json "
+            f"(hand3d-convert-weights), a file stem, or {RANDOM_WEIGHTS!r}"
+        ) from e
+
+
 def load_net(net: str, weights: str, handsegnet_output_stride: int = 1) -> LoadedNet:
     """Build ``net`` from its weights file pair (or randomly) and check that they fit.
 

@@ -17,7 +17,12 @@ import os
 import tensorflow as tf
 
 from hand3d_tf import models
-from hand3d_tf.training.checkpoints import CheckpointError, checkpoint_prefix, resolve_checkpoint
+from hand3d_tf.training.checkpoints import (
+    CheckpointCorruptError,
+    CheckpointError,
+    checkpoint_prefix,
+    resolve_checkpoint,
+)
 from hand3d_tf.training.presets import TrainConfig
 
 INIT_KINDS = ("released_pickle", "weights_file", "checkpoint")
@@ -84,7 +89,10 @@ def initialize(model, net: str, path: str) -> dict:
         path = file
     elif os.path.isdir(path) and resolve_checkpoint(path):
         folder = resolve_checkpoint(path)
-        status = tf.train.Checkpoint(model=model).read(checkpoint_prefix(folder))
+        try:
+            status = tf.train.Checkpoint(model=model).read(checkpoint_prefix(folder))
+        except (IndexError, OSError, tf.errors.OpError) as err:
+            raise CheckpointCorruptError(f"checkpoint {folder} is damaged: {err}") from err
         try:
             status.assert_existing_objects_matched()
         except AssertionError as err:

@@ -22,6 +22,7 @@ import tensorflow as tf
 from hand3d_tf.keras import keras
 from hand3d_tf.training import checkpoints as ckpt
 from hand3d_tf.training import losses
+from hand3d_tf.training.checkpoints import OutputDirError  # noqa: F401  (raised by train)
 from hand3d_tf.training.initialization import build_model, initialize, model_config
 from hand3d_tf.training.presets import TrainConfig
 from hand3d_tf.training.strategy import (
@@ -36,18 +37,18 @@ log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN/inf; ``step`` is the failing step, the last good checkpoint is kept."""
+    """The loss (or the weights) became NaN/inf; ``step`` is the failing step.
 
-    def __init__(self, step: int, loss: float, last_checkpoint: str | None):
+    ``last_checkpoint`` is the newest checkpoint known good: finite weights whose next
+    training loss was finite (None if there is none). Checkpoints of the steps that led to
+    the failure were never committed.
+    """
+
+    def __init__(self, step: int, loss: float, last_checkpoint: str | None, detail: str = ""):
         self.step, self.loss, self.last_checkpoint = step, loss, last_checkpoint
-        kept = last_checkpoint or "none written yet"
-        super().__init__(
-            f"loss became {loss} at step {step}; training stopped, last good checkpoint: {kept}"
-        )
-
-
-class OutputDirError(ValueError):
-    """The output directory holds a run this one must not overwrite or cannot resume."""
+        kept = last_checkpoint or "none"
+        what = detail or f"loss became {loss} at step {step}"
+        super().__init__(f"{what}; training stopped, last good checkpoint: {kept}")
 
 
 @dataclasses.dataclass
@@ -112,37 +113,38 @@ def current_learning_rate(config: TrainConfig, step: int) -> float:
     return values[-1]
 
 
-def _prepare_output_dir(config: TrainConfig, chief: bool, precision=None) -> str | None:
-    """Refuse an output dir of another run; return the checkpoint folder to resume, if any."""
-    if not config.output_dir:
-        raise OutputDirError("output_dir is empty; give the folder for checkpoints and logs")
-    ckpt_dir = os.path.join(config.output_dir, ckpt.CHECKPOINT_SUBDIR)
-    existing = ckpt.list_checkpoints(ckpt_dir)
-    if existing:
-        latest_step, latest = existing[-1]
-        saved = TrainConfig.from_dict(
-            ckpt.read_json(os.path.join(latest, ckpt.META_FILE))["config"]
-        )
-        if not config.resume:
-            raise OutputDirError(
-                f"output dir {config.output_dir} already holds checkpoints of run "
-                f"{saved.run_name} (preset {saved.preset}, width {saved.width}) up to step "
-                f"{latest_step}; pass --resume to continue it or choose another --output_dir"
-            )
-        diffs = config.resume_differences(saved)
-        if diffs:
-            listed = "; ".join(f"{k}: saved {a!r}, requested {b!r}" for k, (b, a) in diffs.items())
-            raise OutputDirError(
-                f"cannot resume in {config.output_dir}: it holds a {saved.run_name} run with a "
-                f"different config ({listed}); resume with the saved values or use another "
-                "--output_dir"
-            )
+def _prepare_output_dir(config: TrainConfig, chief: bool, precision=None) -> list[str]:
+    """Refuse an output dir of another run; return the checkpoints to resume, newest first."""
+    candidates = ckpt.check_output_dir(config)
     if chief:
         os.makedirs(config.output_dir, exist_ok=True)
         ckpt.write_json_atomic(
             os.path.join(config.output_dir, ckpt.CONFIG_FILE), _resolved(config, precision)
         )
-    return existing[-1][1] if existing and config.resume else None
+    return candidates
+
+
+def _finite_state(model, optimizer) -> bool:
+    """Whether every model weight and optimizer slot is finite (what a checkpoint holds)."""
+    for variable in list(model.weights) + list(optimizer.variables):
+        value = np.asarray(variable.numpy())
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            return False
+    return True
+
+
+def _commit_if_good(manager, pending, meta, model, optimizer, probe_loss) -> str | None:
+    """Commit ``pending`` if the current state (its state) is finite and gives a finite
+    probe-batch loss; else discard it. For checkpoints no next step will verify."""
+    try:
+        probe = probe_loss() if _finite_state(model, optimizer) else math.nan
+    except Exception:  # the run is failing anyway; an unverifiable checkpoint is dropped
+        probe = math.nan
+    if math.isfinite(probe):
+        return manager.commit(pending, dict(meta, probe_loss=probe))
+    manager.discard(pending)
+    log.warning("checkpoint of step %d not kept: its weights give a non-finite loss", pending.step)
+    return None
 
 
 def _resolved(config: TrainConfig, precision=None) -> dict:
@@ -205,11 +207,16 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         keep=config.keep_checkpoints,
         is_chief=chief,
     )
-    init_report = None
+    init_report, resumed = None, None
     if resume_from:
-        ckpt.restore_checkpoint(checkpoint, resume_from)
-        log.info("resumed from %s at step %d", resume_from, int(optimizer.iterations.numpy()))
-        init_report = {"source": resume_from, "kind": "resume"}
+
+        def usable(folder):
+            if not _finite_state(model, optimizer):
+                raise ckpt.CheckpointCorruptError(f"checkpoint {folder} holds NaN or inf")
+
+        resumed, _ = ckpt.restore_newest(checkpoint, resume_from, check=usable, set_aside=chief)
+        log.info("resumed from %s at step %d", resumed, int(optimizer.iterations.numpy()))
+        init_report = {"source": resumed, "kind": "resume"}
     elif config.init_weights:
         init_report = initialize(model, config.net, config.init_weights)
         log.info(
@@ -227,7 +234,10 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     probe_start = probe_loss()
 
     summaries = SummaryLogger(config, chief)
-    history, last_saved = [], manager.latest()
+    # A checkpoint is written when its step is done but committed only when the loss of
+    # the next step (computed from exactly those weights) is finite, or, for the last one,
+    # the probe-batch loss: a run that explodes leaves no checkpoint that explodes on resume.
+    history, last_good, pending, pending_meta = [], resumed, None, {}
     meta = {"net": config.net, "run_name": config.run_name, "config": config.to_dict()}
     step = start_step
     bar = _progress(config, chief, start_step)
@@ -238,7 +248,19 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
             step = int(optimizer.iterations.numpy())
             loss = values["loss"]
             if not math.isfinite(loss):
-                raise NonFiniteLossError(step, loss, last_saved)
+                manager.discard(pending)
+                pending = None
+                detail = ""
+                if resumed is not None and step == start_step + 1:
+                    detail = (
+                        f"loss became {loss} at step {step}, the first step after resuming "
+                        f"from {resumed}"
+                    )
+                    last_good = None
+                raise NonFiniteLossError(step, loss, last_good, detail)
+            if pending is not None:
+                last_good = manager.commit(pending, dict(pending_meta, next_loss=loss))
+                pending = None
             history.append(loss)
             lr = current_learning_rate(config, step - 1)
             if bar is not None:
@@ -250,17 +272,39 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
             if step % config.image_every == 0:
                 summaries.images(step, model, probe_inputs, probe_targets)
             if step % config.checkpoint_every == 0 or step >= config.num_steps:
-                last_saved = manager.save(step, dict(meta, loss=loss, created=_now()))
+                if not _finite_state(model, optimizer):
+                    detail = f"the weights became NaN or inf in step {step} (its loss {loss:g})"
+                    raise NonFiniteLossError(step, loss, last_good, detail)
+                pending = manager.write_pending(step)
+                pending_meta = dict(meta, loss=loss, created=_now())
             if on_step is not None:
                 on_step(step, values)
     except KeyboardInterrupt:
         # Ctrl-C / SIGTERM usually lands while a step runs: the step then completes (the
-        # optimizer counter tells how many) before its loss was checked, so the weights are
-        # checked for NaN/inf instead.
+        # optimizer counter tells how many) before its loss was checked, so the weights and
+        # the probe-batch loss are checked instead.
         done = int(optimizer.iterations.numpy())
-        if done > 0 and all(np.all(np.isfinite(w)) for w in model.get_weights()):
-            last_saved = manager.save(done, dict(meta, created=_now(), interrupted=True))
-            log.warning("interrupted at step %d; checkpoint %s written", done, last_saved)
+        if pending is not None and pending.step != done:
+            manager.discard(pending)  # the weights moved on: it cannot be verified now
+            pending = None
+        if pending is None and done > start_step:
+            pending, pending_meta = manager.write_pending(done), dict(meta, created=_now())
+        if pending is not None:
+            kept = _commit_if_good(
+                manager, pending, dict(pending_meta, interrupted=True), model, optimizer,
+                probe_loss,
+            )  # fmt: skip
+            pending = None
+            last_good = kept or last_good
+            if kept:
+                log.warning("interrupted at step %d; checkpoint %s written", done, kept)
+        raise
+    except BaseException:
+        if pending is not None and pending.step == int(optimizer.iterations.numpy()):
+            _commit_if_good(manager, pending, pending_meta, model, optimizer, probe_loss)
+        else:
+            manager.discard(pending)
+        pending = None
         raise
     finally:
         if bar is not None:
@@ -268,6 +312,12 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         summaries.close()
 
     probe_end = probe_loss()
+    if pending is not None:  # the last checkpoint: no next step, the probe batch verifies it
+        if not (math.isfinite(probe_end) and _finite_state(model, optimizer)):
+            manager.discard(pending)
+            detail = f"the final weights (step {step}) give a probe-batch loss of {probe_end}"
+            raise NonFiniteLossError(step, probe_end, last_good, detail)
+        last_good = manager.commit(pending, dict(pending_meta, probe_loss=probe_end))
     weights_path = _export_weights(config, model, step) if chief else None
     evaluation = None
     if config.evaluate and data.evaluation is not None:
@@ -281,7 +331,7 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         losses=history,
         probe_loss_start=probe_start,
         probe_loss_end=probe_end,
-        last_checkpoint=last_saved,
+        last_checkpoint=last_good,
         evaluation=evaluation,
         init_report=init_report,
         weights_path=weights_path,
