@@ -51,9 +51,33 @@ def test_draw_skeleton_invisible_points():
     pts = uv[3][None] + ts[:, None] * (uv[2] - uv[3])[None]
     drawn = np.array([out[int(round(y)), int(round(x))].max() > 100 for x, y in pts])
     assert 0.2 < drawn.mean() < 0.8
-    # A NaN point is skipped instead of crashing OpenCV.
-    uv[5] = np.nan
-    drawing.draw_skeleton(image, uv)
+
+
+def test_draw_skeleton_skips_non_finite_points_only():
+    image = np.zeros((200, 200, 3), np.uint8)
+    uv = _star_hand()
+    full = drawing.draw_skeleton(image, uv, thickness=3)
+    tip = 5  # index tip: only the edge 6 -> 5 and the dot at 5 touch it
+    uv[tip] = np.nan
+    out = drawing.draw_skeleton(image, uv, thickness=3)  # no OpenCV error
+    a, b = _star_hand()[[6, tip]]
+    mid = np.round(0.5 * (a + b)).astype(int)
+    assert full[mid[1], mid[0]].max() > 100 and out[mid[1], mid[0]].max() == 0
+    tip_px = np.round(b).astype(int)
+    assert full[tip_px[1], tip_px[0]].max() > 100 and out[tip_px[1], tip_px[0]].max() == 0
+    dot6 = np.round(a).astype(int)
+    np.testing.assert_array_equal(out[dot6[1], dot6[0]], full[dot6[1], dot6[0]])
+    # Everything farther than the line width + dot radius from that edge is unchanged.
+    rows, cols = np.mgrid[:200, :200]
+    t = np.clip(((cols - a[0]) * (b[0] - a[0]) + (rows - a[1]) * (b[1] - a[1]))
+                / np.sum((b - a) ** 2), 0, 1)  # fmt: skip
+    dist = np.hypot(cols - (a[0] + t * (b[0] - a[0])), rows - (a[1] + t * (b[1] - a[1])))
+    far = dist > 3 + 4 + 2
+    np.testing.assert_array_equal(out[far], full[far])
+    assert (out != full).any()
+    # inf counts as non-finite too.
+    uv[tip] = (np.inf, 10.0)
+    np.testing.assert_array_equal(drawing.draw_skeleton(image, uv, thickness=3), out)
 
 
 def test_draw_skeleton_rejects_bad_input():

@@ -7,6 +7,7 @@ demo's example image from outside the source tree.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -20,8 +21,17 @@ from hand3d_tf import pipeline
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+# Variables that would let the subprocesses import the checkout (or another tree) instead
+# of the wheel, e.g. PYTHONPATH=. set by a developer or a CI step.
+_LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
+
+
+def _clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in _LEAKY_VARIABLES}
+
+
 def _run(args, **kwargs):
-    done = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    done = subprocess.run(args, capture_output=True, text=True, env=_clean_env(), **kwargs)
     assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -88,6 +98,12 @@ def test_wheel_install_loads_the_default_model(wheel, tmp_path):
     out = _run([str(python), "-c", script], cwd=tmp_path).split()
     assert pathlib.Path(out[-2]) == env_dir / "share" / "hand3d_tf" / "weights" / "default"
     assert out[-1] == "True"
+
+
+def test_subprocesses_do_not_inherit_pythonpath(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    out = _run([sys.executable, "-c", "import os; print(os.environ.get('PYTHONPATH'))"])
+    assert out.strip() == "None"
 
 
 def test_checkout_root_is_preferred():
