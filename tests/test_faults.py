@@ -248,6 +248,33 @@ def test_weights_that_do_not_fit_are_one_line_after_loading(files, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_library_refuses_tiny_images_nan_inputs_and_bad_rates():
+    """The API side of the refused values: no networks are needed, the checks come first."""
+    from hand3d_tf.training import presets
+
+    with pytest.raises(ValueError, match="at least 32x32 pixels; received 1x1"):
+        pipeline.prepare_images(np.zeros((1, 1, 3), np.uint8))
+    assert pipeline.prepare_images(np.zeros((32, 40, 3), np.uint8))[0].shape == (1, 32, 40, 3)
+    pipe = pipeline.ColorHandPose3D(None, None, None)  # never called: the input is refused
+    scoremaps = np.zeros((1, 32, 32, 21), np.float32)
+    scoremaps[0, 3, 4, 5] = np.nan
+    with pytest.raises(ValueError, match="scoremaps holds 1 NaN or inf"):
+        pipe.lift(scoremaps)
+    with pytest.raises(ValueError, match="crops holds 1 NaN or inf"):
+        pipe.pose2d(_one_nan((1, 256, 256, 3)))
+    with pytest.raises(ValueError, match="frames holds 1 NaN or inf"):
+        pipe.run_normalized(_one_nan((1, 64, 64, 3)), hand_side="left")
+    for rates in ((-1.0,), (0.0,), (float("nan"),), (float("inf"),)):
+        with pytest.raises(ValueError, match="learning_rates must be finite numbers > 0"):
+            presets.make_config("posenet_rhd", learning_rates=rates, lr_boundaries=())
+
+
+def _one_nan(shape) -> np.ndarray:
+    array = np.zeros(shape, np.float32)
+    array.flat[7] = np.nan
+    return array
+
+
 # --- video: SIGTERM finalises the .mp4 -------------------------------------------------------
 
 
