@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from hand3d_tf import models
+from hand3d_tf import glue, models
 from hand3d_tf import weights as W
 from hand3d_tf.export import calibration, exporter, qat, tflite
 from hand3d_tf.export.gpu_check import model_ops
@@ -141,16 +141,19 @@ def _keras(net: str, model, inputs: dict) -> dict:
 # Tolerances against Keras: relative to max|Keras| for the float modes; in int8 output
 # steps ((max - min) / 255 of the Keras output) for the integer modes. The tiny random
 # nets have 1-4 channels per layer, so rounding errors do not average out and grow with
-# depth: measured (steps) handsegnet int8 21 (16 layers), lifting int8 3.8, posenet
-# int8_io 1.5. int16x8 on HandSegNet measured 30 int8 steps, worse than int8: see
-# README, export section (plain conv stacks do not show it; check real weights with --report).
+# depth. Measured (max error in steps, these seeds and inputs): handsegnet int8 / int8_io /
+# qat 20.75 (16 layers), int16x8 30.3; lifting int8 / int8_io / qat 3.83 (xyz), int16x8
+# 1.11; posenet int8_io 1.50. Each bound is the measurement plus ~15-35 % for other CPUs'
+# float kernels in the Keras reference and the calibration. int16x8 on HandSegNet is worse
+# than int8: see README, export section (plain conv stacks do not show it; check real
+# weights with --report).
 FLOAT_RTOL = {"fp32": 1e-4, "fp16": 1e-2, "dynamic": 5e-2}
 INT_STEPS = {
-    ("handsegnet", "int8"): 32, ("handsegnet", "int8_io"): 32, ("handsegnet", "qat"): 32,
-    ("handsegnet", "int16x8"): 48,
-    ("lifting", "int8"): 6, ("lifting", "int8_io"): 6, ("lifting", "qat"): 6,
-    ("lifting", "int16x8"): 2,
-    ("posenet", "int8_io"): 4,
+    ("handsegnet", "int8"): 24, ("handsegnet", "int8_io"): 24, ("handsegnet", "qat"): 24,
+    ("handsegnet", "int16x8"): 36,
+    ("lifting", "int8"): 5, ("lifting", "int8_io"): 5, ("lifting", "qat"): 5,
+    ("lifting", "int16x8"): 1.5,
+    ("posenet", "int8_io"): 2,
 }  # fmt: skip
 
 
@@ -408,14 +411,28 @@ def test_accuracy_report(nets, exported, tmp_path):
     inter, union = (pred & gt).sum((1, 2)), (pred | gt).sum((1, 2))
     iou = np.mean(inter[union > 0] / union[union > 0])
     assert by["handsegnet", "keras"].metric == pytest.approx(iou, abs=1e-9)
-    for net in keras_models:
+    for (net, mode), row in by.items():
         fp32 = by[net, "fp32"]
         assert fp32.rel_max_dev < 1e-4 and fp32.metric == pytest.approx(by[net, "keras"].metric)
-        assert by[net, "fp16"].delta_vs_fp32 is not None
-    assert 0.0 <= by["posenet", "fp16"].argmax_agreement_fp32 <= 1.0
-    assert by["posenet", "fp16"].target == "argmax agreement >= 0.99"
-    assert by["lifting", "int8"].target == "drop <= 0.02"
-    assert by["lifting", "int8"].status in ("met",) or "MISSED" in by["lifting", "int8"].status
+        if mode not in ("keras", "fp32"):
+            assert row.delta_vs_fp32 == pytest.approx(row.metric - fp32.metric, abs=1e-12)
+    # PoseNet fp16: keypoint agreement with the fp32 export, recomputed from the two files.
+    with np.load(data) as f:
+        crops = f["crops"]
+    keypoints = {}
+    for mode in ("fp32", "fp16"):
+        maps = _run(out / f"posenet_{mode}.tflite", {"image": crops})["scoremap"]
+        keypoints[mode] = glue.keypoints_from_scoremaps(maps)[0]
+    agree = np.mean(np.all(keypoints["fp16"] == keypoints["fp32"], axis=-1))
+    fp16 = by["posenet", "fp16"]
+    assert fp16.argmax_agreement_fp32 == pytest.approx(agree, abs=1e-12)
+    assert fp16.target == "argmax agreement >= 0.99"
+    assert fp16.status == ("met" if agree >= 0.99 else f"MISSED by {0.99 - agree:.4f}")
+    # Lifting int8: the drop against fp32 decides the status, to the digit.
+    int8 = by["lifting", "int8"]
+    over = (by["lifting", "fp32"].metric - int8.metric) - 0.02
+    assert int8.target == "drop <= 0.02"
+    assert int8.status == ("met" if over <= 0 else f"MISSED by {over:.4f}")
     table = (out / "accuracy_report.md").read_text()
     assert table.count("\n| ") == 1 + len(rows)  # header + one line per row
     payload = json.loads((out / "accuracy_report.json").read_text())
@@ -444,12 +461,17 @@ def test_cli_bad_mode_and_gpu_check(exported, capsys):
 
 
 @pytest.mark.parametrize("net", ["handsegnet", "posenet", "lifting"])
-def test_fp32_and_fp16_exports_are_gpu_delegate_ready(net, exported):
+def test_fp32_and_fp16_exports_are_gpu_delegate_ready(net, nets, shapes, exported, tmp_path):
     """Issue requirement: the float exports of all three networks have no GPU findings."""
     from hand3d_tf.export import gpu_check
 
     for mode in ("fp32", "fp16"):
-        if (net, mode) not in exported:
-            continue
-        report = gpu_check.check_gpu_compatibility(exported[net, mode].tflite_path)
+        if (net, mode) in exported:
+            path = exported[net, mode].tflite_path
+        else:  # PoseNet fp16 is not in the matrix: export it here (one conversion)
+            path = tflite.export_tflite(
+                nets[net], net, mode, tmp_path, shapes=shapes[net]
+            ).tflite_path
+        assert f"{net}_{mode}" in path.name
+        report = gpu_check.check_gpu_compatibility(path)
         assert report.ok, report.summary()
