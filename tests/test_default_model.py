@@ -42,15 +42,13 @@ def test_weights_fit_in_20_megabytes():
 
 
 @pytest.fixture(scope="module")
-def prediction():
-    from hand3d_tf.pipeline import ColorHandPose3D
-
+def prediction(default_pipeline):
     image = cv2.cvtColor(cv2.imread(str(WEIGHTS / "example_hand.png")), cv2.COLOR_BGR2RGB)
-    pipe = ColorHandPose3D.from_pretrained()
-    return pipe.predict(image, hand_side="left").record(0)
+    return default_pipeline.predict(image, hand_side="left").record(0)
 
 
-def test_bundled_example_gives_the_stored_prediction(prediction):
+def assert_stored_prediction(prediction: dict) -> None:
+    """``prediction`` (a PredictionResult record) is the stored one of the example image."""
     expected = json.loads(EXPECTED.read_text())
     assert prediction["hand_found"] == expected["hand_found"]
     # CPU kernels may differ by float rounding across machines: the crop must agree to a
@@ -61,6 +59,10 @@ def test_bundled_example_gives_the_stored_prediction(prediction):
     uv_expected = np.asarray(expected["keypoints_uv"])
     assert np.median(np.linalg.norm(uv - uv_expected, axis=-1)) <= 1.0
     np.testing.assert_allclose(prediction["keypoints_xyz"], expected["keypoints_xyz"], atol=0.05)
+
+
+def test_bundled_example_gives_the_stored_prediction(prediction):
+    assert_stored_prediction(prediction)
 
 
 def test_bundled_example_prediction_is_near_the_ground_truth(prediction):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import cv2
 import numpy as np
 import pytest
 from absl import app, flags
 
+from hand3d_tf import pipeline
 from hand3d_tf.cli import predict
 
 CONFIGS = {
@@ -40,10 +42,24 @@ def _run(argv):
     predict.main(["hand3d-predict"])
 
 
-def test_image_writes_json_and_png(weights_dir, tmp_path, capsys):
+def _spy_on_loading(monkeypatch, replacement=None) -> list:
+    """Records the pipelines hand3d-predict builds; `replacement` is returned instead."""
+    built, load = [], pipeline.ColorHandPose3D.from_weights_dir
+
+    def from_weights_dir(path, input_size=pipeline.DEFAULT_INPUT_SIZE):
+        pipe = replacement or load(path, input_size=input_size)
+        built.append((pathlib.Path(path), tuple(input_size), pipe))
+        return pipe
+
+    monkeypatch.setattr(pipeline.ColorHandPose3D, "from_weights_dir", from_weights_dir)
+    return built
+
+
+def test_image_writes_json_and_png(weights_dir, tmp_path, capsys, monkeypatch):
     image_path = tmp_path / "hand.png"
     cv2.imwrite(str(image_path), _image())
     out = tmp_path / "out"
+    built = _spy_on_loading(monkeypatch)
     _run(
         [
             f"--image={image_path}",
@@ -65,6 +81,30 @@ def test_image_writes_json_and_png(weights_dir, tmp_path, capsys):
     assert isinstance(record["hand_found"], bool)
     png = cv2.imread(str(out / "hand.png"))
     assert png is not None and png.shape[0] > 300 and png.std() > 5
+    # The values are the library's for the same image (RGB), weights and hand side.
+    [(path, size, pipe)] = built
+    assert path == weights_dir and size == (240, 320)
+    want = pipe.predict(_image()[..., ::-1], hand_side="right").record(0)
+    assert want["keypoints_uv"] != want["keypoints_xyz"]  # not a trivially equal pair
+    for key, value in want.items():
+        np.testing.assert_array_equal(record[key], value, err_msg=key)
+
+
+def test_default_model_on_the_example_writes_the_stored_prediction(
+    default_pipeline, tmp_path, monkeypatch
+):
+    from tests.test_default_model import WEIGHTS, assert_stored_prediction
+
+    # The default --weights and --hand_side=left, as the stored prediction was made; the
+    # session's default model stands in for the load (built and checked once).
+    built = _spy_on_loading(monkeypatch, replacement=default_pipeline)
+    _run([f"--image={WEIGHTS / 'example_hand.png'}", f"--output_dir={tmp_path}"])
+    assert [(path, size) for path, size, _ in built] == [
+        (pipeline.DEFAULT_WEIGHTS_DIR, tuple(default_pipeline.input_size))
+    ]
+    record = json.loads((tmp_path / "example_hand.json").read_text())
+    assert record["hand_side"] == "left" and record["image_size_hw"] == [240, 320]
+    assert_stored_prediction(record)
 
 
 def test_video_writes_annotated_video_and_json_lines(weights_dir, tmp_path, capsys):
