@@ -1,6 +1,6 @@
 """Accuracy of each network on the eval set, and agreement with the fp32 model of the net.
 
-Protocols (facts §7), all on ``benchmarks/evalset.py`` data:
+Protocols (docs/original.md §7), all on ``benchmarks/evalset.py`` data:
 
 - HandSegNet: mask IoU of the detection mask (hand logit > background logit, at the frame
   size) against the ground-truth hand pixels (both hands, what HandSegNet is trained on).
@@ -92,7 +92,7 @@ def _summary_dict(summary: ev.EvalSummary, unit: str) -> dict:
 
 
 def eval_2d(gt_uv, vis, pred_uv) -> dict:
-    """2-D EPE/AUC over 0-30 px (facts §7) of [N, 21, 2] pixel coordinates."""
+    """2-D EPE/AUC over 0-30 px (docs/original.md §7) of [N, 21, 2] pixel coordinates."""
     evaluator = ev.KeypointEvaluator()
     evaluator.feed(gt_uv, vis, pred_uv)
     return _summary_dict(evaluator.summary(*ev.PRESET_2D), "px")

@@ -145,7 +145,7 @@ class NetModel:
 
 
 def normalize_pixels(pixels: np.ndarray, normalization: dict | None) -> np.ndarray:
-    """uint8 pixels -> x = pixel * scale + offset (sidecar "normalization"; facts §1)."""
+    """uint8 pixels -> x = pixel * scale + offset (sidecar "normalization"; docs/original.md §1)."""
     if normalization is None:
         return pixels.astype(np.float32)
     return pixels.astype(np.float32) * np.float32(normalization["scale"]) + np.float32(

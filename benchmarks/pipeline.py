@@ -3,7 +3,7 @@
     frame uint8 --glue_segment_pre--> HandSegNet --glue_segment--> crop --> PoseNet
           --glue_keypoints--> keypoints_uv;  PoseNet S3 + hand side --> lifting --> xyz
 
-The glue is ``hand3d_tf.glue`` (NumPy/OpenCV, facts §5), the same code the Keras pipeline
+The glue is ``hand3d_tf.glue`` (NumPy/OpenCV, docs/original.md §5), the same code the Keras pipeline
 uses. Stage times: ``handsegnet``, ``posenet``, ``lifting`` time ``invoke()`` only;
 ``glue_segment`` (normalisation, host upsampling of stride-8 logits, blob, box, crop) and
 ``glue_keypoints`` (score-map upsampling, argmax, back-projection) the host glue; ``io``

@@ -26,7 +26,7 @@ import numpy as np
 from hand3d_tf import geometry
 from hand3d_tf import keypoints as kp
 
-# Ground-truth crop of facts §8.3 step 7 (= the defaults of data.pipelines.PipelineConfig,
+# Ground-truth crop of docs/original.md §8.3 step 7 (= the defaults of data.pipelines.PipelineConfig,
 # repeated so this module imports no TensorFlow).
 CROP_SIZE = 256
 CROP_SIZE_MIN, CROP_SIZE_MAX, CROP_SIZE_FALLBACK = 50.0, 500.0, 200.0
@@ -42,7 +42,7 @@ class BaselineStats:
     (class > 1, both hands) per frame, NaN without masks. crop_uv_mean: [21, 2] px (u, v) in
     the 256x256 ground-truth crop, per keypoint over visible entries (palm at 0).
     crop_scale_mean: mean crop scale (crop px per image px). xyz_normed_mean: [21, 3]
-    palm-relative camera-frame xyz divided by the bone 12-11 length (facts §6).
+    palm-relative camera-frame xyz divided by the bone 12-11 length (docs/original.md §6).
     """
 
     num_samples: int
@@ -90,7 +90,7 @@ def mask_statistics(source, progress: bool = False) -> tuple[np.ndarray, np.ndar
     """(hand pixels [N] int64, hand side [N] int8: 0 left, 1 right) of a Source.
 
     Hand pixels = class > 1 (both hands); side = left if strictly more left-hand pixels
-    (classes 2-17) than right (>= 18), else right (facts §8.3 step 5), or the source's fixed
+    (classes 2-17) than right (>= 18), else right (docs/original.md §8.3 step 5), or the source's fixed
     side. Without masks (STB) the areas are -1 and the fixed side is used.
     """
     n = len(source)
@@ -110,7 +110,7 @@ def mask_statistics(source, progress: bool = False) -> tuple[np.ndarray, np.ndar
 
 
 def ground_truth_crop(uv21, vis21, image_hw) -> tuple[np.ndarray, np.ndarray]:
-    """The noise-free ground-truth crop of facts §8.3 step 7: (center_rowcol [N, 2], scale [N]).
+    """The noise-free ground-truth crop of docs/original.md §8.3 step 7: (center_rowcol [N, 2], scale [N]).
 
     uv21 [N, 21, 2] px (u, v), vis21 [N, 21] bool. Centre = keypoint 12 ((0, 0) if not
     finite); size = 2 x the largest distance from the centre to the extremes of the visible
@@ -143,7 +143,7 @@ def _visible_mean(values, vis) -> np.ndarray:
 def compute_stats(source, truncate_uv: bool = True, progress: bool = False) -> BaselineStats:
     """Baseline statistics of a :class:`~hand3d_tf.data.samples.Source` (a training split).
 
-    truncate_uv: cast uv to int first, as the RHD reader does (facts §8.3 step 2).
+    truncate_uv: cast uv to int first, as the RHD reader does (docs/original.md §8.3 step 2).
     """
     n = len(source)
     areas, sides = mask_statistics(source, progress)
@@ -157,7 +157,7 @@ def compute_stats(source, truncate_uv: bool = True, progress: bool = False) -> B
     uv = uv.reshape(n, 2, kp.NUM_KEYPOINTS, 2)[hands]
     xyz = xyz.reshape(n, 2, kp.NUM_KEYPOINTS, 3)[hands]
     vis = vis.reshape(n, 2, kp.NUM_KEYPOINTS)[hands]
-    if source.root == kp.ROOT_WRIST:  # keypoint 0 -> palm centre (facts §8.3 step 1)
+    if source.root == kp.ROOT_WRIST:  # keypoint 0 -> palm centre (docs/original.md §8.3 step 1)
         uv, vis = kp.wrist_to_palm(uv, vis)
         xyz, _ = kp.wrist_to_palm(xyz)
     center, scale = ground_truth_crop(uv, vis, source.image_hw)
@@ -210,7 +210,7 @@ def image_centre_uv(stats: BaselineStats, frame_hw) -> np.ndarray:
     """[21, 2] (u, v) px in a ``frame_hw`` frame: the mean crop pose back-projected.
 
     The crop is centred on the training frame's centre (H/2, W/2) with the mean crop scale;
-    p = (p_crop - 128) / scale + centre (facts §5), then scaled to ``frame_hw`` as the
+    p = (p_crop - 128) / scale + centre (docs/original.md §5), then scaled to ``frame_hw`` as the
     ground truth is (u x W'/W, v x H'/H; e.g. 320x320 -> 240x320 for pose2d_full).
     """
     h, w = stats.image_hw

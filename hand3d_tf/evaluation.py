@@ -1,4 +1,4 @@
-"""The paper's keypoint evaluation: EPE, PCK and AUC per keypoint (facts §7). TF-free.
+"""The paper's keypoint evaluation: EPE, PCK and AUC per keypoint (docs/original.md §7). TF-free.
 
 Protocol as in the original's evaluator:
 - the error of keypoint k is the Euclidean distance ``||gt_k - pred_k||`` (pixels in 2-D,
@@ -23,14 +23,14 @@ import numpy as np
 
 from hand3d_tf import keypoints as kp
 
-# (lo, hi, steps) of the threshold grid (facts §7): 0-30 px and 0-50 mm, 20 thresholds each.
+# (lo, hi, steps) of the threshold grid (docs/original.md §7): 0-30 px and 0-50 mm, 20 thresholds each.
 PRESET_2D = (0.0, 30.0, 20)
 PRESET_3D = (0.0, 0.050, 20)  # metres; reported in mm
 METRES_TO_MM = 1000.0
-# eval_full's "20-50 mm" AUC starts at threshold index 8, i.e. 21.05 mm (facts §7).
+# eval_full's "20-50 mm" AUC starts at threshold index 8, i.e. 21.05 mm (docs/original.md §7).
 STB_SUBRANGE_START = 8
 
-# Zhang et al.'s STB curves that eval_full plots (facts §7), thresholds in mm. Only the
+# Zhang et al.'s STB curves that eval_full plots (docs/original.md §7), thresholds in mm. Only the
 # 3-decimal values are known here; their AUCs over 20-50 mm are 0.709 / 0.748 / 0.839.
 STB_REFERENCE_THRESHOLDS_MM = (20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0)
 STB_REFERENCE_CURVES = {
@@ -225,7 +225,7 @@ def set_root(points, vis, root: str, gt_index0: str):
     root: "palm" or "wrist", what keypoint 0 of the ground truth is compared as.
     gt_index0: what keypoint 0 of ``points`` is on input ("wrist" for raw RHD, "palm" for
     STB and for readers run with the palm setting). Wrist -> palm takes the midpoint of
-    keypoints 0 and 12 (visible if either is, facts §6); palm -> wrist is impossible.
+    keypoints 0 and 12 (visible if either is, docs/original.md §6); palm -> wrist is impossible.
     Returns (points, vis) copies.
     """
     for name, value in (("root", root), ("gt_index0", gt_index0)):
@@ -244,7 +244,7 @@ def set_root(points, vis, root: str, gt_index0: str):
 
 
 def align_3d(gt_xyz, vis, pred_xyz_normed, root: str = "palm", gt_index0: str = "wrist"):
-    """The original's 3-D alignment (facts §7): root-relative, scale from the ground truth.
+    """The original's 3-D alignment (docs/original.md §7): root-relative, scale from the ground truth.
 
     gt_xyz: [B, 21, 3] (or [21, 3]) camera-frame metres; vis: [B, 21] bool;
     pred_xyz_normed: network output, root-relative and scale-normalised (bone 12-11 = 1).
@@ -256,7 +256,7 @@ def align_3d(gt_xyz, vis, pred_xyz_normed, root: str = "palm", gt_index0: str = 
     Root and Table 1: the released networks predict the PALM as keypoint 0 and everything
     relative to it, so root="palm" is the correct comparison. root="wrist" compares against
     the wrist instead, the analogue of the known eval2d mismatch behind the paper's Table 1
-    full-image rows (README known issue 1, facts §7); in 3-D it shifts every keypoint by
+    full-image rows (README known issue 1, docs/original.md §7); in 3-D it shifts every keypoint by
     the palm-wrist offset, so only use it for networks trained with the wrist as root.
     """
     gt, v = set_root(gt_xyz, vis, root, gt_index0)

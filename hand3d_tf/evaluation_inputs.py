@@ -1,7 +1,7 @@
 """Datasets -> protocol samples, weights -> predictors: the inputs of hand3d-evaluate.
 
 The four protocols of :mod:`hand3d_tf.protocols` wired to the readers of
-:mod:`hand3d_tf.data` and to the networks, as the original's scripts did (facts §7):
+:mod:`hand3d_tf.data` and to the networks, as the original's scripts did (docs/original.md §7):
 
 | protocol | script | network input | ground truth | networks |
 |---|---|---|---|---|
@@ -36,10 +36,10 @@ from hand3d_tf.pipeline import DEFAULT_WEIGHTS_DIR, ColorHandPose3D
 
 DATASETS = ("rhd", "stb", "synthetic")
 SPLITS = ("training", "evaluation")
-# eval2d and eval_full feed HandSegNet 240x320 frames (facts §7; RHD 320x320 squeezed).
+# eval2d and eval_full feed HandSegNet 240x320 frames (docs/original.md §7; RHD 320x320 squeezed).
 EVAL_FRAME_HW = (240, 320)
 DEFAULT_BATCH_SIZE = 8
-# What keypoint 0 of each dataset's raw annotation is (facts §8.1, §8.4).
+# What keypoint 0 of each dataset's raw annotation is (docs/original.md §8.1, §8.4).
 DATASET_GT_INDEX0 = {"rhd": kp.ROOT_WRIST, "stb": kp.ROOT_PALM, "synthetic": kp.ROOT_WRIST}
 NETS_NEEDED = {
     pr.POSE2D_GT_CROP: ("posenet",),
@@ -57,7 +57,7 @@ SAMPLE_KEYS = {
                    "keypoint_scale"),
     pr.FULL3D: ("image", "hand_side", pr.KEY_XYZ, pr.KEY_VIS, "xyz_normed", "keypoint_scale"),
 }  # fmt: skip
-# = models.configs.LIFTING_VARIANTS (facts §3), repeated so this module imports no TF.
+# = models.configs.LIFTING_VARIANTS (docs/original.md §3), repeated so this module imports no TF.
 LIFTING_VARIANTS = ("proposed", "direct", "bottleneck", "local", "local_w_xyz_loss")
 _SCOPES = {"handsegnet": ("HandSegNet/",), "posenet": ("PoseNet2D/",),
            "lifting": ("PosePrior/", "ViewpointNet/")}  # fmt: skip
@@ -76,9 +76,9 @@ def open_source(dataset: str, data_dir, split: str = "evaluation"):
     """The :class:`~hand3d_tf.data.samples.Source` of ``dataset`` at ``data_dir``.
 
     rhd / synthetic: an RHD-layout root (``<split>/anno_<split>.pickle``, what
-    hand3d-make-synthetic writes) or an ``rhd_<split>.bin`` record file (facts §8.2).
+    hand3d-make-synthetic writes) or an ``rhd_<split>.bin`` record file (docs/original.md §8.2).
     stb: an STB root (``labels/``, ``images/``; sequences B1Counting + B1Random) or
-    ``stb_eval.bin`` (facts §8.4); only split "evaluation" exists. Missing or empty data
+    ``stb_eval.bin`` (docs/original.md §8.4); only split "evaluation" exists. Missing or empty data
     raise FileNotFoundError / ValueError naming the path.
     """
     from hand3d_tf.data import records
@@ -94,7 +94,7 @@ def open_source(dataset: str, data_dir, split: str = "evaluation"):
     if dataset == "stb":
         if split != "evaluation":
             raise ValueError(
-                f"STB has only the split 'evaluation' (facts §8.4); received {split!r}"
+                f"STB has only the split 'evaluation' (docs/original.md §8.4); received {split!r}"
             )
         if os.path.isfile(path):
             return build_source(records.read_stb_records(path))
@@ -184,7 +184,7 @@ def protocol_samples(
 
 def segmentation_samples(source, batch_size: int = 8) -> Iterator[dict]:
     """NumPy batches {"image": [B, H, W, 3] float32 -0.5..0.5, "hand_mask": [B, H, W] bool}
-    of the frames at their own size (RHD: 320x320), hand = class > 1 (facts §8.3 step 3)."""
+    of the frames at their own size (RHD: 320x320), hand = class > 1 (docs/original.md §8.3 step 3)."""
     from hand3d_tf.data import pipelines as pl
 
     cfg = pl.preset("handsegnet_rhd_eval", batch_size=int(batch_size))
@@ -220,7 +220,7 @@ def evaluate_source(
 
 @dataclasses.dataclass(frozen=True)
 class WeightsSpec:
-    """Where the weights come from: our own folder, or the released pickles (facts §4).
+    """Where the weights come from: our own folder, or the released pickles (docs/original.md §4).
 
     weights_dir: handsegnet / posenet / lifting .npz + .json (hand3d-convert-weights);
     None with no pickle = the bundled weights/default. Pickles: handsegnet_pickle
@@ -308,7 +308,7 @@ def _nets_from_pickles(needed, spec: WeightsSpec, protocol: str) -> tuple[dict, 
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"weight pickle not found: {path}")
             loaded[path] = weights.load_original_weights(path)
-        # Only the net's own scopes, like the original's exclusion lists (facts §4).
+        # Only the net's own scopes, like the original's exclusion lists (docs/original.md §4).
         values = {k: v for k, v in loaded[path].items() if k.startswith(_SCOPES[net])}
         config = None
         if net == "lifting":
@@ -348,7 +348,7 @@ def run_pipeline(pipe: ColorHandPose3D, images, hand_side=None):
 
 
 def crop_keypoints_uv(pipe: ColorHandPose3D, crops) -> np.ndarray:
-    """PoseNet uv [B, 21, 2] in the 256 crop: argmax of the legacy-upsampled S3 (facts §5)."""
+    """PoseNet uv [B, 21, 2] in the 256 crop: argmax of the legacy-upsampled S3 (docs/original.md §5)."""
     rowcol, _ = glue.keypoints_from_scoremaps(pipe.pose2d(crops))
     return rowcol[..., ::-1].astype(np.float64)
 

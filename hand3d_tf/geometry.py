@@ -1,12 +1,12 @@
 """Hand geometry in NumPy: normalisation, canonical frame, bone-relative coords, rotations.
 
-Everything here follows facts §3 and §6 and is TF-free (the on-device glue uses it). Arrays
+Everything here follows docs/original.md §3 and §6 and is TF-free (the on-device glue uses it). Arrays
 are batched ``[B, 21, 3]``; a single hand ``[21, 3]`` is accepted too and the result then has
 no batch axis. Coordinates are row vectors: a point ``p`` is rotated as ``p @ R``.
 
 Frames and names used below
 - ``xyz``: camera-frame keypoints (metres), RHD order (``hand3d_tf.keypoints``).
-- ``xyz_normed``: root-relative and divided by the bone length ``||X12 - X11||`` (facts §6).
+- ``xyz_normed``: root-relative and divided by the bone length ``||X12 - X11||`` (docs/original.md §6).
 - ``xyz_canonical``: ``xyz_normed @ M`` with ``M`` from :func:`canonical_frame`; keypoint 12 lies
   on the -y axis and keypoint 20 in the xy-plane with x > 0.
 - The lifting network's rotation target is ``R_gt = M.T`` (:func:`canonical_rotation_target`),
@@ -19,9 +19,9 @@ import numpy as np
 
 from hand3d_tf import keypoints as kp
 
-# Guard added to the denominator of the original's hand-made atan2 (facts §6).
+# Guard added to the denominator of the original's hand-made atan2 (docs/original.md §6).
 ATAN2_GUARD = 1e-8
-# Added to |u|^2 before the square root in the axis-angle rotation (facts §3).
+# Added to |u|^2 before the square root in the axis-angle rotation (docs/original.md §3).
 AXIS_ANGLE_EPS = 1e-8
 
 
@@ -47,7 +47,7 @@ def atan2_guarded(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """atan2 as the original computes it: atan(y / (x + 1e-8)) plus quadrant corrections.
 
     Result in (-pi, pi]. It equals ``np.arctan2`` except within ~1e-8 of x = 0, where the
-    guard decides the quadrant (facts §6); kept so canonical frames match bit for bit.
+    guard decides the quadrant (docs/original.md §6); kept so canonical frames match bit for bit.
     """
     y = np.asarray(y, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
@@ -58,7 +58,7 @@ def atan2_guarded(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(left_half, np.where(y >= 0, base + np.pi, base - np.pi), base)
 
 
-# Elementary rotations of facts §6 for row vectors (p @ R), batched over the angle.
+# Elementary rotations of docs/original.md §6 for row vectors (p @ R), batched over the angle.
 def _rot_z(a: np.ndarray) -> np.ndarray:
     c, s, z, o = np.cos(a), np.sin(a), np.zeros_like(a), np.ones_like(a)
     return np.stack(
@@ -81,7 +81,7 @@ def _rot_y(a: np.ndarray) -> np.ndarray:
 
 
 def bone_length(xyz: np.ndarray) -> np.ndarray:
-    """Length of the scale bone ``||X12 - X11||`` (facts §6): [B] (or scalar for [21, 3])."""
+    """Length of the scale bone ``||X12 - X11||`` (docs/original.md §6): [B] (or scalar for [21, 3])."""
     arr, single = _as_batch(xyz, "xyz")
     a, b = kp.SCALE_BONE
     length = np.linalg.norm(arr[:, a] - arr[:, b], axis=-1)
@@ -89,7 +89,7 @@ def bone_length(xyz: np.ndarray) -> np.ndarray:
 
 
 def normalize(xyz: np.ndarray, root: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Root-relative, scale-normalised keypoints (facts §6).
+    """Root-relative, scale-normalised keypoints (docs/original.md §6).
 
     xyz: [B, 21, 3] or [21, 3] (any length unit). root: index of the root keypoint.
     Returns (xyz_normed, scale) with xyz_normed = (xyz - xyz[root]) / scale and
@@ -118,7 +118,7 @@ def denormalize(
 
 
 def canonical_frame(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Canonical frame of facts §6: returns (xyz_canonical, rot_mat) with canonical = xyz @ rot_mat.
+    """Canonical frame of docs/original.md §6: returns (xyz_canonical, rot_mat) with canonical = xyz @ rot_mat.
 
     xyz: [B, 21, 3] or [21, 3], normally ``xyz_normed``; keypoint 0 is subtracted again (as
     the original does), no scaling happens here. rot_mat [B, 3, 3] is M = Rz(alpha) Rx(beta + pi)
@@ -132,7 +132,7 @@ def canonical_frame(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p = rel[:, 12]
     m_z = _rot_z(atan2_guarded(p[:, 0], p[:, 1]))
     x1 = rel @ m_z
-    # Step 2: rotate about x so keypoint 12 lands on the -y axis (beta + pi, facts §6).
+    # Step 2: rotate about x so keypoint 12 lands on the -y axis (beta + pi, docs/original.md §6).
     p = x1[:, 12]
     m_x = _rot_x(-atan2_guarded(p[:, 2], p[:, 1]) + np.pi)
     x2 = x1 @ m_x
@@ -145,12 +145,12 @@ def canonical_frame(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def canonical_rotation_target(rot_mat: np.ndarray) -> np.ndarray:
-    """Rotation target R_gt = M^-1 = M.T of the lifting network (facts §6): [..., 3, 3]."""
+    """Rotation target R_gt = M^-1 = M.T of the lifting network (docs/original.md §6): [..., 3, 3]."""
     return np.swapaxes(np.asarray(rot_mat), -1, -2)
 
 
 def flip_right_hand(xyz_canonical: np.ndarray, is_right) -> np.ndarray:
-    """Negate canonical z where ``is_right`` (facts §6): mirrors right hands into left ones.
+    """Negate canonical z where ``is_right`` (docs/original.md §6): mirrors right hands into left ones.
 
     xyz_canonical: [B, 21, 3] or [21, 3]; is_right: bool [B] or scalar. An involution.
     """
@@ -162,7 +162,7 @@ def flip_right_hand(xyz_canonical: np.ndarray, is_right) -> np.ndarray:
 
 
 def rotation_from_axis_angle(u: np.ndarray) -> np.ndarray:
-    """Rodrigues matrix from the axis-angle vector u [B, 3] (or [3]) -> [B, 3, 3] (facts §3).
+    """Rodrigues matrix from the axis-angle vector u [B, 3] (or [3]) -> [B, 3, 3] (docs/original.md §3).
 
     theta = sqrt(|u|^2 + 1e-8), axis = u / theta; rows are those of the column-vector
     Rodrigues matrix, and the network applies it to row vectors (``p @ R``), as the original.
@@ -188,7 +188,7 @@ def rotation_from_axis_angle(u: np.ndarray) -> np.ndarray:
 
 
 def lift_to_xyz(xyz_canonical: np.ndarray, u_or_rot: np.ndarray, is_right) -> np.ndarray:
-    """Assemble normalised xyz from canonical coords and a rotation ("proposed", facts §3).
+    """Assemble normalised xyz from canonical coords and a rotation ("proposed", docs/original.md §3).
 
     xyz_canonical: [B, 21, 3] PosePrior output; u_or_rot: axis-angle [B, 3] or matrix
     [B, 3, 3] (R, i.e. M.T); is_right: bool [B]. Returns flip(xyz_canonical) @ R [B, 21, 3],
@@ -212,9 +212,9 @@ def lift_to_xyz(xyz_canonical: np.ndarray, u_or_rot: np.ndarray, is_right) -> np
     return _unbatch(out, single)
 
 
-# --- bone-relative ("local") coordinates: column vectors, 4x4 homogeneous (facts §6) ---
+# --- bone-relative ("local") coordinates: column vectors, 4x4 homogeneous (docs/original.md §6) ---
 
-# Traversal order: root, then each finger base -> tip (facts §6).
+# Traversal order: root, then each finger base -> tip (docs/original.md §6).
 BONE_ORDER = (0,) + tuple(k for base in (4, 8, 12, 16, 20) for k in range(base, base - 4, -1))
 
 
@@ -249,7 +249,7 @@ def _bone_frame(length, angle_x, angle_y, parent_frame):
 
 
 def bone_relative(xyz: np.ndarray) -> np.ndarray:
-    """Bone-relative coordinates (length, angle_x, angle_y) per keypoint (facts §6).
+    """Bone-relative coordinates (length, angle_x, angle_y) per keypoint (docs/original.md §6).
 
     xyz: [B, 21, 3] or [21, 3], root-relative (normally ``xyz_normed``). Angles in radians,
     lengths in the unit of ``xyz``. Inverse: :func:`bone_relative_inverse`.

@@ -1,4 +1,4 @@
-"""The glue between ColorHandPose3D's networks, in NumPy/OpenCV (facts §5). No TensorFlow.
+"""The glue between ColorHandPose3D's networks, in NumPy/OpenCV (docs/original.md §5). No TensorFlow.
 
 Everything outside the three networks lives here, batched over the leading axis, so the
 same code runs around Keras models and around TFLite models on a device:
@@ -8,7 +8,7 @@ same code runs around Keras models and around TFLite models on a device:
     S3     [B, 32, 32, 21] --keypoints_from_scoremaps--> crop (row, col), score
                            --crop_to_image-------------> input-image (row, col)
 
-Every step reproduces the original TF 1.3 numbers, quirks included (facts §5, §11.4-5):
+Every step reproduces the original TF 1.3 numbers, quirks included (docs/original.md §5, §11.4-5):
 the detection mask, the blob growth, the box and its (160, 160)/100 empty-mask fallback,
 the crop box normalised by H and W with floor(S/2), TF's crop_and_resize sampling, the
 legacy (non-half-pixel) bilinear upsampling and the (p - 128)/scale + centre back-projection.
@@ -30,12 +30,12 @@ import dataclasses
 import cv2
 import numpy as np
 
-CROP_SIZE = 256  # PoseNet's input side in pixels (facts §2)
-SCOREMAP_SIZE = 32  # PoseNet's score-map side (stride 8, facts §2)
-BLOB_FILTER_SIZE = 21  # side of the square dilation window (facts §5 step 2.5)
-BOX_ENLARGE = 1.25  # the blob's box side is enlarged by this factor (facts §5 step 4)
-SCALE_RANGE = (0.25, 5.0)  # crop scale clip (facts §5 step 4)
-# calc_center_bb's fallback for an empty mask; assumes a 320x320 frame (facts §11.5).
+CROP_SIZE = 256  # PoseNet's input side in pixels (docs/original.md §2)
+SCOREMAP_SIZE = 32  # PoseNet's score-map side (stride 8, docs/original.md §2)
+BLOB_FILTER_SIZE = 21  # side of the square dilation window (docs/original.md §5 step 2.5)
+BOX_ENLARGE = 1.25  # the blob's box side is enlarged by this factor (docs/original.md §5 step 4)
+SCALE_RANGE = (0.25, 5.0)  # crop scale clip (docs/original.md §5 step 4)
+# calc_center_bb's fallback for an empty mask; assumes a 320x320 frame (docs/original.md §11.5).
 FALLBACK_CENTER_ROWCOL = (160.0, 160.0)
 FALLBACK_SIZE = 100.0
 # Maps with |values| <= 2**126 have finite pairwise differences (float32 max is ~2**128).
@@ -51,7 +51,7 @@ def _check_batch(name: str, array: np.ndarray, ndim: int, last: int | None = Non
 
 
 def normalize_image(images: np.ndarray) -> np.ndarray:
-    """uint8 RGB [..., 3] -> float32 pixel/255 - 0.5 in -0.5...0.5 (facts §1)."""
+    """uint8 RGB [..., 3] -> float32 pixel/255 - 0.5 in -0.5...0.5 (docs/original.md §1)."""
     out = np.array(images, dtype=np.float32)  # a copy, then in place: no second temporary
     out /= np.float32(255.0)
     out -= np.float32(0.5)
@@ -91,7 +91,7 @@ def _softmax_hand(logits: np.ndarray) -> np.ndarray:
 
 
 def detection_mask(logits: np.ndarray) -> np.ndarray:
-    """[B, H, W] bool: hand logit > background logit, i.e. round(p_hand) = 1 (facts §10)."""
+    """[B, H, W] bool: hand logit > background logit, i.e. round(p_hand) = 1 (docs/original.md §10)."""
     logits = _check_batch("logits", logits, 4, 2)
     return logits[..., 1] > logits[..., 0]
 
@@ -104,12 +104,12 @@ def seed_rowcol(p_hand: np.ndarray) -> np.ndarray:
 
 
 def single_hand_blob(logits: np.ndarray, filter_size: int = BLOB_FILTER_SIZE) -> np.ndarray:
-    """The one hand blob the original keeps (single_obj_scoremap, facts §5 step 2).
+    """The one hand blob the original keeps (single_obj_scoremap, docs/original.md §5 step 2).
 
     The blob starts at the arg-max of p_hand and grows by N = max(H, W) // (filter_size // 2)
     passes of a filter_size x filter_size binary dilation intersected with the detection
     mask; N = 32 for 240x320 and 320x320. The original's grey-scale dilation with a flat
-    1/441 element followed by rounding equals this binary dilation exactly (facts §5).
+    1/441 element followed by rounding equals this binary dilation exactly (docs/original.md §5).
 
     logits: [B, H, W, 2] HandSegNet logits. Returns [B, H, W] bool (all False when no pixel
     has p_hand > 0.5).
@@ -164,7 +164,7 @@ def _grow_blob(grown, detected, seed, filter_size: int, passes: int) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class HandBox:
-    """Bounding box of the hand blob, as calc_center_bb returns it (facts §5 step 3).
+    """Bounding box of the hand blob, as calc_center_bb returns it (docs/original.md §5 step 3).
 
     center_rowcol: [B, 2] float32 (row, col) in input pixels; (160, 160) when no hand.
     size: [B] float32 max(row extent, col extent) in pixels, no +1; 100 when no hand.
@@ -205,7 +205,7 @@ def mask_box(mask: np.ndarray) -> HandBox:
 
 
 def crop_scale(size: np.ndarray) -> np.ndarray:
-    """Crop scale [B] float32 = clip(256 / (1.25 * size), 0.25, 5) (facts §5 step 4).
+    """Crop scale [B] float32 = clip(256 / (1.25 * size), 0.25, 5) (docs/original.md §5 step 4).
 
     Crop pixels per input pixel; the crop covers S = 256 / scale input pixels.
     """
@@ -217,7 +217,7 @@ def crop_scale(size: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class HandLocation:
-    """Where the hand is: the blob, its box and the crop centre/scale (facts §5 steps 2-4)."""
+    """Where the hand is: the blob, its box and the crop centre/scale (docs/original.md §5 steps 2-4)."""
 
     mask: np.ndarray  # [B, H, W] bool
     box: HandBox
@@ -246,7 +246,7 @@ def crop_boxes(center_rowcol, scale, image_hw, crop_size: int = CROP_SIZE) -> np
     """Normalised crop boxes [B, 4] float32 (y1, x1, y2, x2) of crop_image_from_xy.
 
     S = crop_size / scale; y1 = row_c - floor(S / 2), y2 = y1 + S (same for x); the box is
-    divided by H and W, not H - 1 and W - 1 (kept from the original, facts §5 step 5, §11.4).
+    divided by H and W, not H - 1 and W - 1 (kept from the original, docs/original.md §5 step 5, §11.4).
     """
     center = np.asarray(center_rowcol, np.float32).reshape(-1, 2)
     side = np.float32(crop_size) / np.asarray(scale, np.float32).reshape(-1)
@@ -273,7 +273,7 @@ def crop_and_resize(images, boxes, crop_hw=(CROP_SIZE, CROP_SIZE), extrapolation
 
     images: [B, H, W, C] float; boxes: [B, 4] normalised (y1, x1, y2, x2) where coordinate
     a maps to pixel a * (H - 1). Output row i samples y1 (H - 1) + i (y2 - y1)(H - 1)/(h - 1);
-    samples outside [0, H - 1] x [0, W - 1] get extrapolation_value (facts §5 step 5).
+    samples outside [0, H - 1] x [0, W - 1] get extrapolation_value (docs/original.md §5 step 5).
     Returns [B, h, w, C] float32, bit-identical to TF (same float32 operations per sample).
     """
     images = _check_batch("images", images, 4)
@@ -335,7 +335,7 @@ def _crop_one(image, ys, xs, rows, cols, out) -> None:
 
 
 def crop_hand(images_normalized, center_rowcol, scale, crop_size: int = CROP_SIZE) -> np.ndarray:
-    """The 256x256 hand crop fed to PoseNet (crop_image_from_xy, facts §5 step 5).
+    """The 256x256 hand crop fed to PoseNet (crop_image_from_xy, docs/original.md §5 step 5).
 
     images_normalized: [B, H, W, 3] float32 in -0.5...0.5; center_rowcol: [B, 2];
     scale: [B]. Returns [B, 256, 256, 3] float32; outside the image is 0 (mid-grey).
@@ -362,7 +362,7 @@ def resize_bilinear_legacy(maps: np.ndarray, out_hw) -> np.ndarray:
 
     Output index o samples source o * in/out (so with 8x, source cell p lands at 8p, not
     8p + 3.5 as with TF2's default); past the last source row/column the edge repeats
-    (facts §0). maps: [B, h, w, C] -> [B, H, W, C] float32, same float32 arithmetic as TF.
+    (docs/original.md §0). maps: [B, h, w, C] -> [B, H, W, C] float32, same float32 arithmetic as TF.
     """
     maps = _check_batch("maps", maps, 4).astype(np.float32, copy=False)
     y_lo, y_hi, y_lerp = _legacy_weights(maps.shape[1], int(out_hw[0]))
@@ -387,7 +387,7 @@ def _lerp(low: np.ndarray, high: np.ndarray, weight: np.ndarray, out=None) -> np
 
 
 def keypoints_from_scoremaps(scoremaps: np.ndarray, crop_size: int = CROP_SIZE):
-    """2D keypoints in the crop from PoseNet score maps (detect_keypoints, facts §5).
+    """2D keypoints in the crop from PoseNet score maps (detect_keypoints, docs/original.md §5).
 
     scoremaps: [B, h, w, K] raw (32x32 from PoseNet). They are upsampled to
     crop_size x crop_size with the legacy bilinear resize; per channel the first maximum
@@ -458,11 +458,11 @@ def _first_max_on_slab(maps: np.ndarray, size: int, factor: int):
 
 
 def crop_to_image(points_rowcol, center_rowcol, scale, crop_size: int = CROP_SIZE) -> np.ndarray:
-    """Crop pixels -> input pixels: (p - 128) / scale + centre (trafo_coords, facts §5).
+    """Crop pixels -> input pixels: (p - 128) / scale + centre (trafo_coords, docs/original.md §5).
 
     points_rowcol: [B, K, 2]; center_rowcol: [B, 2]; scale: [B]. Returns [B, K, 2] float64
     (row, col). Only approximately inverts the crop (floor(S/2), /H vs /(H-1), S/255 vs S/256:
-    sub-pixel to ~1 px, facts §11.4); kept for fidelity.
+    sub-pixel to ~1 px, docs/original.md §11.4); kept for fidelity.
     """
     points = np.asarray(points_rowcol, np.float64)
     scale = np.asarray(scale, np.float32).astype(np.float64).reshape(-1, 1, 1)

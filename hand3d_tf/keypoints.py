@@ -1,4 +1,4 @@
-"""Keypoint names, order, skeleton and dataset layouts (facts §6, §8.1, §8.4). No TensorFlow.
+"""Keypoint names, order, skeleton and dataset layouts (docs/original.md §6, §8.1, §8.4). No TensorFlow.
 
 The project uses RHD order everywhere: index 0 is the root, then each finger from tip to
 base (thumb 1-4, index 5-8, middle 9-12, ring 13-16, little 17-20).
@@ -20,7 +20,7 @@ ROOT_WRIST = "wrist"
 ROOT_PALM = "palm"
 ROOTS = (ROOT_WRIST, ROOT_PALM)
 
-# RHD order (facts §6). Index 0 is named "root": wrist or palm centre, see module docstring.
+# RHD order (docs/original.md §6). Index 0 is named "root": wrist or palm centre, see module docstring.
 KEYPOINT_NAMES = (
     "root",
     "thumb_tip",
@@ -68,18 +68,18 @@ FINGER_COLORS = (
 EDGE_FINGER = tuple((child - 1) // 4 for _, child in SKELETON_EDGES)
 
 # Bone used as the scale of normalised coordinates: middle MCP (12) -> middle PIP (11)
-# (facts §6; the original calls it the "index root bone", a misnomer).
+# (docs/original.md §6; the original calls it the "index root bone", a misnomer).
 SCALE_BONE = (12, 11)
 
-# The two points whose midpoint is the palm centre (facts §6).
+# The two points whose midpoint is the palm centre (docs/original.md §6).
 PALM_FROM = (0, 12)
 
-# RHD stores 42 points per frame: left hand 0-20, right hand 21-41 (facts §8.1).
+# RHD stores 42 points per frame: left hand 0-20, right hand 21-41 (docs/original.md §8.1).
 RHD_NUM_POINTS = 42
 RHD_LEFT = slice(0, 21)
 RHD_RIGHT = slice(21, 42)
 
-# RHD mask classes (facts §8.1): 0 background, 1 person, 2-17 left hand, 18-33 right hand.
+# RHD mask classes (docs/original.md §8.1): 0 background, 1 person, 2-17 left hand, 18-33 right hand.
 # Within a hand: three classes per finger (tip -> base segments), then the palm.
 MASK_BACKGROUND = 0
 MASK_PERSON = 1
@@ -89,7 +89,7 @@ MASK_RIGHT_FIRST = 18
 MASK_RIGHT_PALM = 33
 MASK_NUM_CLASSES = 34
 
-# STB -> RHD reordering (facts §8.4): new[0] = old[0], new[i] = old[21 - i].
+# STB -> RHD reordering (docs/original.md §8.4): new[0] = old[0], new[i] = old[21 - i].
 # STB's order is palm, then little, ring, middle, index, thumb, each base -> tip.
 STB_TO_RHD = np.array([0] + [21 - i for i in range(1, NUM_KEYPOINTS)], dtype=np.int64)
 
@@ -99,7 +99,7 @@ HAND_SIDES = (HAND_LEFT, HAND_RIGHT)
 
 
 def hand_side_one_hot(side: str) -> np.ndarray:
-    """One-hot hand side [2] float32: left = [1, 0], right = [0, 1] (facts §3)."""
+    """One-hot hand side [2] float32: left = [1, 0], right = [0, 1] (docs/original.md §3)."""
     if side not in HAND_SIDES:
         raise ValueError(f"hand side must be one of {HAND_SIDES}; received {side!r}")
     return np.array([1.0, 0.0] if side == HAND_LEFT else [0.0, 1.0], dtype=np.float32)
@@ -115,7 +115,7 @@ def wrist_to_palm(points: np.ndarray, visible: np.ndarray | None = None):
     """Replace index 0 (wrist) by the palm centre, as the original's use_wrist_coord=False.
 
     points: [..., 21, D]; visible: optional [..., 21] bool. Returns (points, visible) copies;
-    the palm is visible if the wrist or the middle MCP is (facts §6).
+    the palm is visible if the wrist or the middle MCP is (docs/original.md §6).
     """
     out = np.array(points, copy=True)
     out[..., 0, :] = palm_centre(points)

@@ -1,7 +1,7 @@
 """Where the 3D error of the "proposed" lifting comes from: viewpoint or canonical pose.
 
 The proposed lifting predicts a canonical pose (PosePrior) and a rotation into camera axes
-(ViewpointNet), and the 3D keypoints are their product (facts §3, §6). Swapping one factor
+(ViewpointNet), and the 3D keypoints are their product (docs/original.md §3, §6). Swapping one factor
 for its ground truth tells which one costs the error:
 
     diag = LiftingDiagnosis(pipe)
@@ -32,7 +32,7 @@ def rotation_error_deg(r_pred: np.ndarray, r_true: np.ndarray) -> np.ndarray:
         )
     relative = r_pred @ np.swapaxes(r_true, -1, -2)
     # atan2(sin, cos) rather than arccos(cos): exact near 0 deg, also for the slightly
-    # non-orthonormal matrices of the original's Rodrigues layer (facts §3, eps 1e-8).
+    # non-orthonormal matrices of the original's Rodrigues layer (docs/original.md §3, eps 1e-8).
     cos = (np.trace(relative, axis1=-2, axis2=-1) - 1.0) / 2.0
     skew = relative - np.swapaxes(relative, -1, -2)
     sin = np.sqrt(skew[..., 2, 1] ** 2 + skew[..., 0, 2] ** 2 + skew[..., 1, 0] ** 2) / 2.0
@@ -42,7 +42,7 @@ def rotation_error_deg(r_pred: np.ndarray, r_true: np.ndarray) -> np.ndarray:
 def true_factors(xyz_normed: np.ndarray, hand_side: np.ndarray):
     """(canonical pose as the network's target [B, 21, 3], rotation R = M.T [B, 3, 3], is_right).
 
-    The canonical pose is mirrored for right hands, as in training (facts §6), so that
+    The canonical pose is mirrored for right hands, as in training (docs/original.md §6), so that
     ``geometry.lift_to_xyz(canonical, R, is_right)`` gives the root-relative ``xyz_normed``.
     """
     is_right = np.asarray(hand_side)[:, 1] > 0.5

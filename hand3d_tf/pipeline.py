@@ -1,4 +1,4 @@
-"""ColorHandPose3D: RGB image -> hand mask -> crop -> 2D keypoints -> 3D keypoints (facts §5).
+"""ColorHandPose3D: RGB image -> hand mask -> crop -> 2D keypoints -> 3D keypoints (docs/original.md §5).
 
     from hand3d_tf import ColorHandPose3D
     pipe = ColorHandPose3D.from_original_weights("handsegnet-rhd.pickle",
@@ -25,7 +25,7 @@ import numpy as np
 from hand3d_tf import glue
 from hand3d_tf import keypoints as kp
 
-DEFAULT_INPUT_SIZE = (240, 320)  # (height, width) the released demo feeds (facts §5)
+DEFAULT_INPUT_SIZE = (240, 320)  # (height, width) the released demo feeds (docs/original.md §5)
 # Smallest image side predict() accepts: a smaller image, upscaled to the network input,
 # holds no hand detail (a 1x1 image gives confident-looking garbage), and HandSegNet's
 # stride-8 trunk needs several cells per side when run at the image's own size.
@@ -67,7 +67,7 @@ class HandPoseResult:
       keypoints_uv: [B, 21, 2] float64 (x, y) pixels, RHD order (hand3d_tf.keypoints).
       keypoint_scores: [B, 21] float32 maximum of each upsampled score map (not calibrated).
       keypoints_xyz: [B, 21, 3] float32 root-relative (palm centre) coordinates in camera
-        axes, scaled so that bone 12->11 has length 1 (facts §3, §6).
+        axes, scaled so that bone 12->11 has length 1 (docs/original.md §3, §6).
     """
 
     hand_scoremap: np.ndarray
@@ -280,7 +280,7 @@ class ColorHandPose3D:
     def from_original_weights(
         cls, handsegnet_pickle, posenet_pickle, input_size=DEFAULT_INPUT_SIZE
     ):
-        """Full-size networks with the released TF 1.3 pickles (facts §4)."""
+        """Full-size networks with the released TF 1.3 pickles (docs/original.md §4)."""
         from hand3d_tf import models, weights
 
         for path in (handsegnet_pickle, posenet_pickle):
@@ -288,7 +288,7 @@ class ColorHandPose3D:
                 raise FileNotFoundError(f"weight pickle not found: {path}")
         nets = [models.HandSegNet(), models.PoseNet(), models.Lifting("proposed")]
         # run.py loads the HandSegNet file first, then the PoseNet + lifting file, a later
-        # key overwriting an earlier one (facts §4); extra keys are logged, not fatal.
+        # key overwriting an earlier one (docs/original.md §4); extra keys are logged, not fatal.
         merged = weights.load_original_weights(handsegnet_pickle)
         merged.update(weights.load_original_weights(posenet_pickle))
         weights.assign_weights(nets, merged, source=f"{handsegnet_pickle} + {posenet_pickle}")
@@ -424,7 +424,7 @@ class ColorHandPose3D:
         result = {
             name: _numpy(value).astype(np.float32, copy=False) for name, value in outputs.items()
         }
-        if "xyz" not in result and "local" in result:  # the "local" variants (facts §3)
+        if "xyz" not in result and "local" in result:  # the "local" variants (docs/original.md §3)
             from hand3d_tf import geometry
 
             result["xyz"] = geometry.bone_relative_inverse(result["local"]).astype(np.float32)
@@ -433,7 +433,7 @@ class ColorHandPose3D:
         return result
 
     def predict(self, images, hand_side="left") -> HandPoseResult:
-        """The full pipeline on uint8 RGB [H, W, 3] or [B, H, W, 3] images (facts §5).
+        """The full pipeline on uint8 RGB [H, W, 3] or [B, H, W, 3] images (docs/original.md §5).
 
         hand_side: "left", "right", a list of them, or one-hot [B, 2] (left = [1, 0]).
         A single image gives a result with batch size 1.

@@ -23,7 +23,7 @@ def plot_pck(
 
     curves: label -> (thresholds [T], pck [T]) with thresholds in ``unit`` ("mm" or "px");
     each label gets its AUC over its own thresholds. reference="stb" adds the STB curves of
-    Zhang et al. that the original's eval_full plots (facts §7; needs unit="mm").
+    Zhang et al. that the original's eval_full plots (docs/original.md §7; needs unit="mm").
     """
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {UNITS}; received {unit!r}")

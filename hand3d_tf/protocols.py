@@ -1,4 +1,4 @@
-"""The four evaluation protocols of the paper (facts §7) as plain functions. TF-free.
+"""The four evaluation protocols of the paper (docs/original.md §7) as plain functions. TF-free.
 
 A protocol turns (sample, prediction) pairs into (gt, vis, pred) for the
 :class:`~hand3d_tf.evaluation.KeypointEvaluator`. Readers and pipelines plug in from outside:
@@ -112,7 +112,7 @@ def prepare(protocol: str, sample: dict, prediction, config: ProtocolConfig):
         gt = _get(sample, KEY_UV_CROP, protocol)
         scale = _get(sample, KEY_CROP_SCALE, protocol)[..., None, None]
         gt, vis = ev.set_root(gt, _vis(sample, protocol), config.root, config.gt_index0)
-        # Errors in source-image pixels: both sides divided by the crop scale (facts §7).
+        # Errors in source-image pixels: both sides divided by the crop scale (docs/original.md §7).
         return gt / scale, vis, pred / scale
     if protocol == POSE2D_FULL:
         gt, vis = ev.set_root(
@@ -120,7 +120,7 @@ def prepare(protocol: str, sample: dict, prediction, config: ProtocolConfig):
         )
         return gt, vis, pred
     gt = _get(sample, KEY_XYZ, protocol)
-    # eval3d counts all 21 keypoints (visibility forced to 1, facts §7).
+    # eval3d counts all 21 keypoints (visibility forced to 1, docs/original.md §7).
     vis = np.ones(gt.shape[:-1], bool) if protocol == LIFTING3D else _vis(sample, protocol)
     return ev.align_3d(gt, vis, pred, root=config.root, gt_index0=config.gt_index0)
 
@@ -365,7 +365,7 @@ def write_report(
     """Print the numbers, write <name>.json and <name>_pck.png; returns (json, png) paths.
 
     kind "2d" reports px; otherwise mm, plus eval_full's sub-range AUC from threshold
-    index 8 (21.05-50 mm, facts §7). reference="stb" adds Zhang et al.'s STB curves.
+    index 8 (21.05-50 mm, docs/original.md §7). reference="stb" adds Zhang et al.'s STB curves.
     """
     from hand3d_tf import plots
 

@@ -1,6 +1,6 @@
 """Load pickles without letting them run code (no TensorFlow here).
 
-The released ColorHandPose3D weights (facts §4) and the RHD annotation files (facts §8)
+The released ColorHandPose3D weights (docs/original.md §4) and the RHD annotation files (docs/original.md §8)
 are Python pickles. A plain ``pickle.load`` calls whatever callable the file names, so
 a tampered download could run arbitrary code. :func:`load` uses an unpickler whose
 ``find_class`` resolves only the handful of globals needed to rebuild plain containers,

@@ -1,6 +1,6 @@
 """Weights: the released pickles (read safely), assignment, and our own npz + json format.
 
-Key scheme (facts §4): ``<Scope>/<layer>/weights`` (conv HWIO / FC [in, out], the
+Key scheme (docs/original.md §4): ``<Scope>/<layer>/weights`` (conv HWIO / FC [in, out], the
 Keras kernel layouts as they are) and ``<Scope>/<layer>/biases``, Scope one of
 HandSegNet, PoseNet2D, PosePrior, ViewpointNet. Our own files keep these key names, so a
 converted file and a released pickle are interchangeable in :func:`assign_weights`.
@@ -82,7 +82,7 @@ class LoadReport:
 
 
 def load_original_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a released weights pickle (facts §4) without executing anything in it.
+    """Read a released weights pickle (docs/original.md §4) without executing anything in it.
 
     Returns:
       {key: float32 array}, e.g. "HandSegNet/conv1_1/weights" -> [3, 3, 3, 64].
@@ -176,7 +176,7 @@ def assign_weights(
     values; all problems are collected and raised together as WeightMismatchError
     (missing keys, unexpected keys, shape conflicts as (key, expected, got), non-finite
     keys), before any variable is touched. Unexpected keys alone are not an error (a
-    released file may carry extra tensors, facts §4): they are logged and reported.
+    released file may carry extra tensors, docs/original.md §4): they are logged and reported.
     """
     expected = _key_map(models)
     missing = sorted(set(expected) - set(weights))

@@ -1,4 +1,4 @@
-"""Readers of RHD, STB and the original's binary records (facts §8.1, §8.2, §8.4)."""
+"""Readers of RHD, STB and the original's binary records (docs/original.md §8.1, §8.2, §8.4)."""
 
 from __future__ import annotations
 
@@ -253,7 +253,7 @@ def test_stb_bb_reordering_units_baseline_and_projection(tmp_path):
     )
     left, right = reader.sample(2), reader.sample(3)  # frame 1
     stb_order = para[:, :, 1].T  # [21, 3] mm in STB order
-    # new[0] = old[0] (palm), new[i] = old[21 - i] (facts §8.4), mm -> m.
+    # new[0] = old[0] (palm), new[i] = old[21 - i] (docs/original.md §8.4), mm -> m.
     expected = np.stack([stb_order[0]] + [stb_order[21 - i] for i in range(1, 21)]) / 1000.0
     np.testing.assert_allclose(left["xyz"], expected, rtol=1e-6)
     np.testing.assert_allclose(right["xyz"], expected - [0.120054, 0, 0], rtol=1e-6, atol=1e-7)
@@ -316,7 +316,7 @@ def test_rhd_records_round_trip_and_byte_layout(tmp_path, rhd_dir):
     assert records.write_rhd_records(path, samples[:3]) == 3
     raw = path.read_bytes()
     assert len(raw) == 3 * 410_520
-    # Independent decode of record 1 at the byte offsets of facts §8.2.
+    # Independent decode of record 1 at the byte offsets of docs/original.md §8.2.
     rec = raw[410_520 : 2 * 410_520]
     np.testing.assert_array_equal(
         np.frombuffer(rec[0:504], "<f4").reshape(42, 3), samples[1]["xyz"]
@@ -363,7 +363,7 @@ def test_stb_records_convert_order_and_units(tmp_path):
     uvw[1, 5, 2] = 0.0
     images = rng.integers(0, 256, (2, 480, 640, 3), dtype=np.uint8)
     path = tmp_path / "stb_eval.bin"
-    with open(path, "wb") as f:  # written by hand in the layout of facts §8.4
+    with open(path, "wb") as f:  # written by hand in the layout of docs/original.md §8.4
         for i in range(2):
             f.write(xyz_mm[i].tobytes() + uvw[i].tobytes() + images[i].tobytes())
     opened = records.read_stb_records(path)

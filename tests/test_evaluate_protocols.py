@@ -1,4 +1,4 @@
-"""hand3d-evaluate --protocol: the four protocols wired to datasets and networks (facts §7).
+"""hand3d-evaluate --protocol: the four protocols wired to datasets and networks (docs/original.md §7).
 
 Fixtures: 4 synthetic samples in the RHD layout (read as --dataset=rhd and =synthetic),
 4 STB records built from them (palm root, 480x640), tiny-width (1/8) weight folders.
@@ -118,7 +118,7 @@ def _evaluate(protocol, dataset, data, weights_dir, out, *extra):
 
 
 def _rhd_ground_truth(rhd_dir, wrist: bool):
-    """uv [N, 21, 2], vis [N, 21] of the chosen hand, in NumPy from the files (facts §8.3):
+    """uv [N, 21, 2], vis [N, 21] of the chosen hand, in NumPy from the files (docs/original.md §8.3):
     uv truncated, hand = more left-hand mask pixels (classes 2-17) than right, else right."""
     import cv2
 
@@ -155,7 +155,7 @@ def test_cli_runs_each_protocol(protocol, dataset, rhd_dir, stb_bin, weights_dir
         _, vis = _rhd_ground_truth(rhd_dir, wrist=False)
         assert r["per_keypoint_count"] == vis.sum(0).tolist()
     if is_3d:
-        assert r["auc_subrange_from_mm"] == pytest.approx(50 * 8 / 19)  # 21.05 mm (facts §7)
+        assert r["auc_subrange_from_mm"] == pytest.approx(50 * 8 / 19)  # 21.05 mm (docs/original.md §7)
     if protocol in (pr.POSE2D_FULL, pr.FULL3D):
         assert r["frame_hw"] == [240, 320]
     assert (tmp_path / f"{protocol}_{dataset}_pck.png").read_bytes()[:4] == b"\x89PNG"

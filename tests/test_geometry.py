@@ -106,7 +106,7 @@ def test_rotation_from_axis_angle_against_rotvec():
 
 
 def test_rotation_rows_match_facts():
-    # facts §3 row 1 = (c + x^2 C, xyC - zs, xzC + ys) for a hand-picked u = (0, 0, pi/2).
+    # docs/original.md §3 row 1 = (c + x^2 C, xyC - zs, xzC + ys) for a hand-picked u = (0, 0, pi/2).
     rot = g.rotation_from_axis_angle(np.array([0.0, 0.0, np.pi / 2]))
     np.testing.assert_allclose(rot, [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-8)
 

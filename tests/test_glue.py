@@ -111,7 +111,7 @@ def test_blob_is_empty_when_nothing_is_detected():
 def test_mask_box_centre_size_and_fallback():
     mask = np.zeros((3, 50, 60), bool)
     mask[0, 5, 7] = mask[0, 9, 20] = True
-    mask[2, 4, 4] = True  # one pixel: size 0 (no +1, facts §11.5)
+    mask[2, 4, 4] = True  # one pixel: size 0 (no +1, docs/original.md §11.5)
     box = glue.mask_box(mask)
     np.testing.assert_array_equal(box.center_rowcol, [[7.0, 13.5], [160.0, 160.0], [4.0, 4.0]])
     np.testing.assert_array_equal(box.size, [13.0, 100.0, 0.0])

@@ -1,4 +1,4 @@
-"""Training losses against NumPy re-computations of the formulas of facts §9 / §3."""
+"""Training losses against NumPy re-computations of the formulas of docs/original.md §9 / §3."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from tests.helpers import reference_cases
 
 
 def np_legacy_resize(x, out_h, out_w):
-    """TF1 bilinear resize, align_corners=False, no half-pixel offset (facts §0), [B,h,w,C]."""
+    """TF1 bilinear resize, align_corners=False, no half-pixel offset (docs/original.md §0), [B,h,w,C]."""
     _, h, w, _ = x.shape
 
     def axis(n_in, n_out):

@@ -1,5 +1,5 @@
 """hand3d-make-eval-set: the eval.npz the TF-free benchmark reads, checked field by field
-against an independent NumPy re-derivation from the rendered synthetic samples (facts §6,
+against an independent NumPy re-derivation from the rendered synthetic samples (docs/original.md §6,
 §8.3): hand choice, palm root, bone scale, uv truncation + frame resize, masks, and the
 pooled Gaussian score maps."""
 
@@ -46,7 +46,7 @@ def _expected_samples():
         index += 1
         mask = s["mask"]
         left, right = np.sum((mask > 1) & (mask < 18)), np.sum(mask >= 18)
-        side = 0 if left > right else 1  # ties and no hand -> right (facts §8.3 step 5)
+        side = 0 if left > right else 1  # ties and no hand -> right (docs/original.md §8.3 step 5)
         sl = slice(21 * side, 21 * side + 21)
         xyz, uv = s["xyz"][sl].astype(np.float64), np.trunc(s["uv_vis"][sl, :2]).astype(np.float64)
         vis = s["uv_vis"][sl, 2] > 0.5

@@ -1,4 +1,4 @@
-"""The three networks: sizes, layouts, glue layers (facts §0-§3, §12).
+"""The three networks: sizes, layouts, glue layers (docs/original.md §0-§3, §12).
 
 Full-size nets are only built and counted; forward passes use tiny widths. Every
 numeric check compares against a NumPy computation written here, independent of the
@@ -21,7 +21,7 @@ RNG_SEED = 1234
 
 
 def np_conv_same(x, kernel, bias, stride):
-    """TF SAME conv: out = ceil(in / s); the extra padding goes bottom/right (facts §0)."""
+    """TF SAME conv: out = ceil(in / s); the extra padding goes bottom/right (docs/original.md §0)."""
     b, h, w, _ = x.shape
     k = kernel.shape[0]
     out_h, out_w = -(-h // stride), -(-w // stride)
@@ -39,7 +39,7 @@ def np_conv_same(x, kernel, bias, stride):
 
 
 def np_rodrigues(u):
-    """Rodrigues matrix (column-vector convention), theta = sqrt(|u|^2 + 1e-8) (facts §3)."""
+    """Rodrigues matrix (column-vector convention), theta = sqrt(|u|^2 + 1e-8) (docs/original.md §3)."""
     out = []
     for vec in np.asarray(u, np.float64):
         theta = np.sqrt(np.sum(vec**2) + 1e-8)
@@ -108,7 +108,7 @@ def submodel(model, names):
     ids=["HandSegNet", "PoseNet2D", "PosePrior", "ViewpointNet", "PosePrior-bottleneck", "Lifting"],
 )
 def test_full_size_parameter_counts(builder, expected):
-    # facts §12: the exact counts pin every layer's kernel size and channel counts.
+    # docs/original.md §12: the exact counts pin every layer's kernel size and channel counts.
     assert builder().count_params() == expected
 
 
@@ -203,7 +203,7 @@ def test_dense_layout_and_flatten_order(tiny_prior):
     )
     feat = feat.numpy()
     assert feat.shape == (2, 4, 4, 16)
-    # Row-major over (h, w, c), then the two hand-side values LAST (facts §3/§4).
+    # Row-major over (h, w, c), then the two hand-side values LAST (docs/original.md §3/§4).
     expected_in = np.concatenate([feat.reshape(2, -1), hand_side], axis=1)
     assert expected_in[0, 1] == feat[0, 0, 0, 1] and expected_in[0, 16] == feat[0, 0, 1, 0]
     np.testing.assert_array_equal(fc_in.numpy(), expected_in)

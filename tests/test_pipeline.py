@@ -219,11 +219,11 @@ def test_full_size_from_original_pickles(tmp_path):
     from hand3d_tf import models, weights
 
     nets = [models.HandSegNet(), models.PoseNet(), models.Lifting("proposed")]
-    assert sum(n.count_params() for n in nets) == 34_996_515  # facts §12
+    assert sum(n.count_params() for n in nets) == 34_996_515  # docs/original.md §12
     values = weights.model_weights(nets)
     hand = {k: v for k, v in values.items() if k.startswith("HandSegNet/")}
     rest = {k: v for k, v in values.items() if not k.startswith("HandSegNet/")}
-    assert (len(hand), len(rest)) == (32, 102)  # facts §4
+    assert (len(hand), len(rest)) == (32, 102)  # docs/original.md §4
     for name, part in (("hand.pickle", hand), ("pose.pickle", rest)):
         with open(tmp_path / name, "wb") as f:
             pickle.dump(part, f, protocol=2)

@@ -1,4 +1,4 @@
-"""tf.data pipelines, TF geometry and in-graph targets (facts §5.5, §6, §8.3)."""
+"""tf.data pipelines, TF geometry and in-graph targets (docs/original.md §5.5, §6, §8.3)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def eval_batch(rhd):
 
 
 def _np_ground_truth(samples):
-    """NumPy re-derivation of facts §8.3 steps 1-5: palm root, int uv, hand by mask."""
+    """NumPy re-derivation of docs/original.md §8.3 steps 1-5: palm root, int uv, hand by mask."""
     out = []
     for s in samples:
         m = s["mask"].astype(int)
@@ -93,7 +93,7 @@ def test_keypoint_to_crop_and_back_and_intrinsics():
     scale = np.array([1.0, 2.5, 4.0, 9.0], np.float32)
     uv_crop = tg.uv_to_crop(uv, center, scale, 256)
     np.testing.assert_allclose(tg.uv_from_crop(uv_crop, center, scale, 256), uv, atol=1e-4)
-    # Independent formula of facts §8.3 step 7.
+    # Independent formula of docs/original.md §8.3 step 7.
     np.testing.assert_allclose(
         uv_crop[..., 0], (uv[..., 0] - center[:, None, 1]) * scale[:, None] + 128, rtol=1e-5
     )
@@ -105,7 +105,7 @@ def test_keypoint_to_crop_and_back_and_intrinsics():
 
 def test_crop_pixel_content_follows_the_keypoint():
     """A bright dot at a keypoint appears in the crop where uv_to_crop puts it (within the
-    original's sub-pixel-to-1-px crop/back-projection mismatch, facts §5)."""
+    original's sub-pixel-to-1-px crop/back-projection mismatch, docs/original.md §5)."""
     image = np.full((1, 320, 320, 3), -0.5, np.float32)
     image[0, 200, 90] = 0.5  # row 200, col 90
     center, scale = np.array([[180.0, 110.0]], np.float32), np.array([4.0], np.float32)
@@ -161,7 +161,7 @@ def test_evaluation_fields_match_numpy_rederivation(rhd, eval_batch):
         np.testing.assert_allclose(b["keypoints_xyz"][i], g["xyz"], rtol=1e-6)
         np.testing.assert_allclose(b["keypoints_uv"][i], g["uv"], atol=1e-4)
         np.testing.assert_array_equal(b["keypoint_vis"][i], g["vis"])
-        # Crop (facts §8.3 step 7), re-derived: centre at keypoint 12, size from visible points.
+        # Crop (docs/original.md §8.3 step 7), re-derived: centre at keypoint 12, size from visible points.
         center = g["uv"][12, ::-1]
         pts = g["uv"][g["vis"]][:, ::-1]
         hi, lo = np.clip(pts.max(0), 0, 320), np.clip(pts.min(0), 0, 320)
@@ -192,7 +192,7 @@ def test_lifting_targets_rebuild_the_normalised_pose(rhd, eval_batch):
     b = {k: v.numpy().astype(np.float64) for k, v in eval_batch.items() if k != "id"}
     is_right = b["hand_side"].argmax(-1) == 1
     assert is_right.any() and (~is_right).any()
-    # xyz_normed == flip(xyz_canonical) @ R_gt for both hands (facts §6).
+    # xyz_normed == flip(xyz_canonical) @ R_gt for both hands (docs/original.md §6).
     rebuilt = geometry.flip_right_hand(b["xyz_canonical"], is_right) @ b["rot_mat"]
     np.testing.assert_allclose(rebuilt, b["xyz_normed"], atol=2e-5)
     # Independent targets: normalisation of the un-mirrored camera-frame xyz.

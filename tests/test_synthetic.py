@@ -226,7 +226,7 @@ def test_scenes_cover_sides_and_views():
 
 
 def _read_rhd_split(split_dir: pathlib.Path, split: str):
-    """A plain RHD reader (facts §8.1): pickle, cv2.imread, depth decoding."""
+    """A plain RHD reader (docs/original.md §8.1): pickle, cv2.imread, depth decoding."""
     with open(split_dir / f"anno_{split}.pickle", "rb") as f:
         anno = pickle.load(f)
     out = {}

@@ -436,7 +436,7 @@ def test_presets_follow_the_paper_and_released_behaviour():
         30_000,
         (1e-4, 1e-5, 1e-6),
         (10_000, 20_000),
-    )  # facts §9
+    )  # docs/original.md §9
     hs = presets.make_config("handsegnet_rhd")
     assert (hs.num_steps, hs.learning_rates, hs.lr_boundaries) == (
         40_000,
@@ -453,7 +453,7 @@ def test_presets_follow_the_paper_and_released_behaviour():
     assert released.effective_schedule() == ((1e-5,), ()) and not released.effective_dropout()
     from hand3d_tf.training.trainer import current_learning_rate
 
-    # Piecewise-constant: the lifting rate switches when step > 60,000 (facts §9).
+    # Piecewise-constant: the lifting rate switches when step > 60,000 (docs/original.md §9).
     assert current_learning_rate(lift, 60_000) == 1e-5
     assert current_learning_rate(lift, 60_001) == 1e-6
     assert current_learning_rate(released, 70_000) == 1e-5

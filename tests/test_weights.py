@@ -1,6 +1,6 @@
-"""Released-pickle reading (safely), assignment and our own weight format (facts §4).
+"""Released-pickle reading (safely), assignment and our own weight format (docs/original.md §4).
 
-The expected keys and shapes are written out here from the facts §4 table, independent
+The expected keys and shapes are written out here from the docs/original.md §4 table, independent
 of the model code, so a renamed layer or a changed shape fails these tests.
 """
 
@@ -16,7 +16,7 @@ from hand3d_tf import models, safe_pickle
 from hand3d_tf import weights as W
 from hand3d_tf.cli import convert_weights
 
-# (key prefix, weights shape) for every layer, facts §4 table rows 1-67.
+# (key prefix, weights shape) for every layer, docs/original.md §4 table rows 1-67.
 _HSN = [("conv1_1", 3, 3, 64), ("conv1_2", 3, 64, 64), ("conv2_1", 3, 64, 128), ("conv2_2", 3, 128, 128),
         ("conv3_1", 3, 128, 256), ("conv3_2", 3, 256, 256), ("conv3_3", 3, 256, 256), ("conv3_4", 3, 256, 256),
         ("conv4_1", 3, 256, 512), ("conv4_2", 3, 512, 512), ("conv4_3", 3, 512, 512), ("conv4_4", 3, 512, 512),
@@ -73,7 +73,7 @@ def dump(path, obj, protocol=pickle.DEFAULT_PROTOCOL):
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """Stand-ins for handsegnet-rhd.pickle (+5 extra keys) and posenet3d-rhd-stb.pickle."""
-    assert len(EXPECTED_LAYERS) == 67  # 134 tensors, facts §4
+    assert len(EXPECTED_LAYERS) == 67  # 134 tensors, docs/original.md §4
     folder = tmp_path_factory.mktemp("released")
     values = random_weights(EXPECTED_LAYERS, seed=0)
     hsn = {k: v for k, v in values.items() if k.startswith("HandSegNet/")}

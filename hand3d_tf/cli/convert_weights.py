@@ -1,4 +1,4 @@
-"""hand3d-convert-weights: released pickles -> our npz + json weight files (facts §4).
+"""hand3d-convert-weights: released pickles -> our npz + json weight files (docs/original.md §4).
 
   hand3d-convert-weights --handsegnet=weights/handsegnet-rhd.pickle \
       --posenet=weights/posenet3d-rhd-stb-slr-finetuned.pickle --output_dir=weights/

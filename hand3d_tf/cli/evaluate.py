@@ -1,4 +1,4 @@
-"""hand3d-evaluate: the paper's evaluation protocols (facts §7), or stored predictions.
+"""hand3d-evaluate: the paper's evaluation protocols (docs/original.md §7), or stored predictions.
 
     hand3d-evaluate --protocol=pose2d_gt_crop --dataset=rhd --data_dir=RHD_published_v2 \\
         --weights=weights/default --output_dir=eval_results

@@ -5,10 +5,10 @@
     hand3d-make-eval-set --dataset=stb --data_dir=STB --num=500 --output=eval_stb.npz
 
 Reads the dataset with this project's readers and its evaluation pipeline (no noise, palm
-as keypoint 0, facts §8.3) and writes ``eval.npz`` in the schema of
+as keypoint 0, docs/original.md §8.3) and writes ``eval.npz`` in the schema of
 ``benchmarks/evalset.py``: frames resized to ``--input_size`` (default 240x320 as the
-demo and eval_full, facts §5; RHD's 320x320 is squeezed anisotropically like eval2d,
-facts §11.12) with the ground-truth uv scaled alike, the ground-truth hand crops, the
+demo and eval_full, docs/original.md §5; RHD's 320x320 is squeezed anisotropically like eval2d,
+docs/original.md §11.12) with the ground-truth uv scaled alike, the ground-truth hand crops, the
 pooled ground-truth score maps (the lifting input), palm-relative xyz and the bone scale.
 ``gt_mask`` holds the pixels of BOTH hands (what HandSegNet segments); STB has no masks
 (all False, ``meta.has_mask`` false). Samples whose chosen hand has fewer than

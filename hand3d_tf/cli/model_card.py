@@ -72,7 +72,7 @@ for _kind, _name, _default, _help in _FLAGS:
 # The held-out and training data are RHD-layout folders (RHD or hand3d-make-synthetic).
 READER = "synthetic"
 PROTOCOL_ORDER = (pr.SEGMENTATION, pr.POSE2D_GT_CROP, pr.POSE2D_FULL, pr.LIFTING3D, pr.FULL3D)
-TIMING_FRAME_HW = (240, 320)  # the released demo's input size (facts §5)
+TIMING_FRAME_HW = (240, 320)  # the released demo's input size (docs/original.md §5)
 # (measure, protocol, field, target): targets of the project's model card (issue 8).
 ROWS = (
     ("Mask IoU, total (320x320)", pr.SEGMENTATION, "iou_total", 0.75),
@@ -100,7 +100,7 @@ def keypoint_numbers(summary: ev.EvalSummary, kind: str) -> dict:
     out = {k: d[k] for k in ("epe_mean", "epe_median", "auc", "num_samples", "num_invalid")}
     out.update(unit="mm" if kind == "3d" else "px", pck_curve=d["pck_curve"])
     out["thresholds"] = d["thresholds"]
-    if kind == "3d":  # eval_full's "20-50 mm" sub-range, from threshold index 8 (facts §7)
+    if kind == "3d":  # eval_full's "20-50 mm" sub-range, from threshold index 8 (docs/original.md §7)
         out["auc_20_50"] = shown.auc_between(ev.STB_SUBRANGE_START)
     return out
 

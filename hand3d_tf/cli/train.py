@@ -1,4 +1,4 @@
-"""hand3d-train: train HandSegNet, PoseNet or a lifting network (facts §9).
+"""hand3d-train: train HandSegNet, PoseNet or a lifting network (docs/original.md §9).
 
     hand3d-train --net=posenet --dataset=rhd --data_dir=RHD_published_v2 --output_dir=runs/pn
     hand3d-train --net=lifting --lifting_variant=direct --data_dir=RHD --output_dir=runs/lift
@@ -35,7 +35,7 @@ flags.DEFINE_enum(
     "lifting_variant",
     "proposed",
     list(presets.LIFTING_VARIANTS),
-    "lifting variant (facts §3)",
+    "lifting variant (docs/original.md §3)",
     **_OVR,
 )
 flags.DEFINE_enum(
@@ -65,7 +65,7 @@ flags.DEFINE_bool(
     "released_behaviour",
     False,
     "reproduce the released scripts: learning rate fixed at its first value, lifting "
-    "dropout off (facts §11.1-2)",
+    "dropout off (docs/original.md §11.1-2)",
     **_OVR,
 )
 flags.DEFINE_string(

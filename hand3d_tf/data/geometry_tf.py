@@ -1,4 +1,4 @@
-"""TensorFlow versions of the hand geometry the input pipelines need (facts §6).
+"""TensorFlow versions of the hand geometry the input pipelines need (docs/original.md §6).
 
 Same conventions and results as the NumPy reference ``hand3d_tf.geometry`` (tested equal):
 row vectors rotated as ``p @ R`` for the canonical frame, column vectors for the
@@ -15,15 +15,15 @@ import tensorflow as tf
 
 from hand3d_tf import keypoints as kp
 
-# Guard of the original's hand-made atan2 (facts §6), as in hand3d_tf.geometry.
+# Guard of the original's hand-made atan2 (docs/original.md §6), as in hand3d_tf.geometry.
 ATAN2_GUARD = 1e-8
 
-# Bone-relative traversal order: root, then each finger base -> tip (facts §6).
+# Bone-relative traversal order: root, then each finger base -> tip (docs/original.md §6).
 BONE_ORDER = (0,) + tuple(k for base in (4, 8, 12, 16, 20) for k in range(base, base - 4, -1))
 
 
 def atan2_guarded(y: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-    """atan(y / (x + 1e-8)) with quadrant corrections, in (-pi, pi] (facts §6)."""
+    """atan(y / (x + 1e-8)) with quadrant corrections, in (-pi, pi] (docs/original.md §6)."""
     denom = x + ATAN2_GUARD
     base = tf.atan(y / denom)  # +-inf at denom == 0 gives +-pi/2, as NumPy
     return tf.where(denom < 0, tf.where(y >= 0, base + math.pi, base - math.pi), base)
@@ -33,7 +33,7 @@ def _matrix(rows) -> tf.Tensor:
     return tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)
 
 
-# Elementary rotations of facts §6 for row vectors (p @ R).
+# Elementary rotations of docs/original.md §6 for row vectors (p @ R).
 def _rot_z(a):
     c, s, z, o = tf.cos(a), tf.sin(a), tf.zeros_like(a), tf.ones_like(a)
     return _matrix([[c, s, z], [-s, c, z], [z, z, o]])
@@ -59,7 +59,7 @@ def normalize(xyz, root: int = 0):
 
 
 def canonical_frame(xyz):
-    """(xyz_canonical, rot_mat) with xyz_canonical = (xyz - xyz[0]) @ rot_mat (facts §6).
+    """(xyz_canonical, rot_mat) with xyz_canonical = (xyz - xyz[0]) @ rot_mat (docs/original.md §6).
 
     rot_mat [..., 3, 3] = Rz(alpha) Rx(beta + pi) Ry(gamma): afterwards keypoint 12 lies on
     the -y axis and keypoint 20 in the xy-plane with x > 0. Training target: its transpose.
@@ -79,18 +79,18 @@ def canonical_frame(xyz):
 
 
 def rotation_target(rot_mat):
-    """R_gt = M^-1 = M^T, the lifting network's rotation target (facts §6)."""
+    """R_gt = M^-1 = M^T, the lifting network's rotation target (docs/original.md §6)."""
     return tf.linalg.matrix_transpose(rot_mat)
 
 
 def flip_right_hand(xyz_canonical, is_right):
-    """Negate canonical z where ``is_right`` [...] (bool) is True (facts §6)."""
+    """Negate canonical z where ``is_right`` [...] (bool) is True (docs/original.md §6)."""
     xyz_canonical = tf.convert_to_tensor(xyz_canonical, tf.float32)
     sign = tf.where(tf.cast(is_right, tf.bool), -1.0, 1.0)[..., None]
     return tf.concat([xyz_canonical[..., :2], xyz_canonical[..., 2:] * sign[..., None]], -1)
 
 
-# Bone-relative frames use column vectors (facts §6).
+# Bone-relative frames use column vectors (docs/original.md §6).
 def _col_rot_x(a):
     c, s, z, o = tf.cos(a), tf.sin(a), tf.zeros_like(a), tf.ones_like(a)
     return _matrix([[o, z, z], [z, c, -s], [z, s, c]])
@@ -102,7 +102,7 @@ def _col_rot_y(a):
 
 
 def bone_relative(xyz):
-    """Per keypoint (bone length, angle_x, angle_y) in its parent's bone frame (facts §6).
+    """Per keypoint (bone length, angle_x, angle_y) in its parent's bone frame (docs/original.md §6).
 
     xyz: [..., 21, 3] root-relative (normally xyz_normed). Only the rotation part of the
     4x4 frames matters here: the translation cancels in the parent-to-child difference.

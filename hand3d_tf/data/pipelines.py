@@ -1,4 +1,4 @@
-"""tf.data input pipelines of the three networks (facts §8.3, §9).
+"""tf.data input pipelines of the three networks (docs/original.md §8.3, §9).
 
 Usage::
 
@@ -44,7 +44,7 @@ class PipelineConfig:
     deterministic (fixed seeds and ordered maps: identical batches on every run);
     num_parallel_calls / prefetch (tf.data.AUTOTUNE = -1); skip_bad (drop samples whose
     PNG fails to decode instead of raising).
-    Data (facts §8.3): use_wrist_coord (False: index 0 = palm centre); uv_truncate (cast
+    Data (docs/original.md §8.3): use_wrist_coord (False: index 0 = palm centre); uv_truncate (cast
     uv to int as the RHD reader does); hue_max_delta (random hue, 0 = off) applied in
     hue_space "centred" (on the -0.5..0.5 image, as the original) or "unit" (on 0..1, then
     re-centred: a deliberate deviation); random_crop_size (HandSegNet's joint random crop,
@@ -114,7 +114,7 @@ class PipelineConfig:
 
 
 _EVAL = dict(shuffle=False, num_epochs=1, drop_remainder=False, deterministic=True)
-# Per-network settings of the original's training scripts (facts §9 table, §8.3 values).
+# Per-network settings of the original's training scripts (docs/original.md §9 table, §8.3 values).
 PRESETS: dict[str, dict] = {
     "handsegnet_rhd": dict(hue_max_delta=0.1, random_crop_size=256),
     "posenet_rhd": dict(uv_noise_sigma=2.5, crop_center_noise_sigma=20.0),
@@ -151,7 +151,7 @@ def _check(source: Source, cfg: PipelineConfig) -> None:
         raise ValueError(
             f"source {source.name!r} has the palm centre at index 0 and no wrist; "
             "use_wrist_coord=True is not supported for it (the original extrapolated one, "
-            "facts §8.4/§11.9)"
+            "docs/original.md §8.4/§11.9)"
         )
     h, w = source.image_hw
     if cfg.random_crop_size and (cfg.random_crop_size > h or cfg.random_crop_size > w):
@@ -212,7 +212,7 @@ def _pixel_reader(source: Source):
 
 
 def _hue(image: tf.Tensor, cfg: PipelineConfig, seed: tf.Tensor) -> tf.Tensor:
-    """Random hue on the -0.5..0.5 image: literally (facts §11.10) or on 0..1 ("unit")."""
+    """Random hue on the -0.5..0.5 image: literally (docs/original.md §11.10) or on 0..1 ("unit")."""
     if not cfg.hue_max_delta:
         return image
     if cfg.hue_space == "centred":
@@ -284,7 +284,7 @@ def make_load_fn(source: Source, cfg: PipelineConfig, kind: str, seed: int):
 # ---------------------------------------------------------------- batched targets
 def make_target_fn(source: Source, cfg: PipelineConfig, kind: str):
     """Batched map fn(batch dict) -> (inputs, targets) for posenet / lifting, or a flat
-    dict of every field for evaluation (facts §8.3 steps 1-8)."""
+    dict of every field for evaluation (docs/original.md §8.3 steps 1-8)."""
     hw = tuple(int(v) for v in source.image_hw)
     replace_wrist = source.root == kp.ROOT_WRIST and not cfg.use_wrist_coord
     size = cfg.crop_size
@@ -314,7 +314,7 @@ def make_target_fn(source: Source, cfg: PipelineConfig, kind: str):
         canonical, rot = geo.canonical_frame(normed)
         lifting_targets = {
             "xyz_normed": normed,
-            # Right hands are mirrored in the canonical frame only (facts §6).
+            # Right hands are mirrored in the canonical frame only (docs/original.md §6).
             "xyz_canonical": geo.flip_right_hand(canonical, side == 1),
             "rot_mat": geo.rotation_target(rot),
             "keypoint_scale": bone,

@@ -1,4 +1,4 @@
-"""The original's fixed-length binary record files (facts §8.2 RHD, §8.4 STB). No TF.
+"""The original's fixed-length binary record files (docs/original.md §8.2 RHD, §8.4 STB). No TF.
 
 Files have no header: N records back to back, little-endian float32 and uint8. Reading is
 lazy (a NumPy memmap), so a 17 GB ``rhd_training.bin`` opens instantly; annotations are
@@ -8,7 +8,7 @@ RHD record (410,520 bytes): xyz [42, 3] f32 metres | uv [42, 2] f32 px | K [9] f
 | 2 padding bytes 0xFF | image 320x320x3 u8 RGB | mask 320x320 u8 classes | vis [42] u8.
 STB record (922,104 bytes): xyz [21, 3] f32 **mm, STB order** | (u, v, 1.0) [21, 3] f32 |
 image 480x640x3 u8 RGB. :class:`STBRecords` converts to RHD order and metres like the
-original's STB reader (facts §8.4).
+original's STB reader (docs/original.md §8.4).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from hand3d_tf.data.samples import SIDE_LEFT, BadSampleError, Source, check_arra
 RHD_IMAGE_HW = (320, 320)
 STB_IMAGE_HW = (480, 640)
 
-# Field order and sizes of facts §8.2; the structured dtype's itemsize is the record length.
+# Field order and sizes of docs/original.md §8.2; the structured dtype's itemsize is the record length.
 RHD_RECORD_DTYPE = np.dtype(
     [
         ("xyz", "<f4", (kp.RHD_NUM_POINTS, 3)),
@@ -46,7 +46,7 @@ STB_RECORD_DTYPE = np.dtype(
 RHD_RECORD_BYTES = 410_520
 STB_RECORD_BYTES = 922_104
 
-# STB Bumblebee intrinsics used by the original for both views (facts §8.4).
+# STB Bumblebee intrinsics used by the original for both views (docs/original.md §8.4).
 STB_BB_K = np.array(
     [[822.79041, 0.0, 318.47345], [0.0, 822.79041, 250.31296], [0.0, 0.0, 1.0]], np.float32
 )
@@ -62,7 +62,7 @@ def _open(path, dtype: np.dtype, what: str) -> np.memmap:
     if size == 0 or size % dtype.itemsize:  # dtype.itemsize = the record length
         raise ValueError(
             f"{path}: size {size} bytes is not a positive multiple of the {what} record "
-            f"length {dtype.itemsize} bytes (facts §8.2/§8.4); wrong file or truncated"
+            f"length {dtype.itemsize} bytes (docs/original.md §8.2/§8.4); wrong file or truncated"
         )
     return np.memmap(path, dtype=dtype, mode="r")
 
@@ -118,7 +118,7 @@ class RHDRecords:
 class STBRecords:
     """Lazy reader of the original's STB evaluation records (``stb_eval.bin``).
 
-    ``[i]`` converts like the original's STB reader (facts §8.4): RHD order, metres,
+    ``[i]`` converts like the original's STB reader (docs/original.md §8.4): RHD order, metres,
     vis = (third value == 1), hand side always left, K = the Bumblebee intrinsics.
     """
 
@@ -190,13 +190,13 @@ def single_hand_source(name, xyz, uv, vis, K, ids, image_hw, **pixels) -> Source
 
 
 def read_rhd_records(path) -> RHDRecords:
-    """Open an RHD record file (facts §8.2); raises ValueError naming it if its size is
+    """Open an RHD record file (docs/original.md §8.2); raises ValueError naming it if its size is
     not a multiple of 410,520 bytes."""
     return RHDRecords(path)
 
 
 def read_stb_records(path) -> STBRecords:
-    """Open an STB record file (facts §8.4); raises ValueError naming it if its size is
+    """Open an STB record file (docs/original.md §8.4); raises ValueError naming it if its size is
     not a multiple of 922,104 bytes."""
     return STBRecords(path)
 

@@ -1,4 +1,4 @@
-"""Rendered Hand Pose Dataset (RHD) as published on disk (facts §8.1). No TF.
+"""Rendered Hand Pose Dataset (RHD) as published on disk (docs/original.md §8.1). No TF.
 
 Layout read: ``<data_dir>/<split>/color/%05d.png`` (RGB 320x320), ``mask/%05d.png`` (uint8
 class map), ``depth/%05d.png`` (optional) and ``anno_<split>.pickle`` mapping sample id ->
@@ -27,12 +27,12 @@ from hand3d_tf.data.samples import (
 )
 
 SPLITS = ("training", "evaluation")
-# RHD depth PNGs store metres as (R * 256 + G) / (2^16 - 1) * 5 (facts §8.1).
+# RHD depth PNGs store metres as (R * 256 + G) / (2^16 - 1) * 5 (docs/original.md §8.1).
 DEPTH_MAX_M = 5.0
 
 
 def decode_depth(depth_png_rgb: np.ndarray) -> np.ndarray:
-    """RHD depth encoding uint8 [H, W, 3] RGB -> float32 [H, W] metres (facts §8.1)."""
+    """RHD depth encoding uint8 [H, W, 3] RGB -> float32 [H, W] metres (docs/original.md §8.1)."""
     rgb = np.asarray(depth_png_rgb).astype(np.float32)
     return (rgb[..., 0] * 256.0 + rgb[..., 1]) / (2.0**16 - 1.0) * DEPTH_MAX_M
 

@@ -3,7 +3,7 @@
 Every reader (RHD on disk, STB, the original's binary records, the synthetic generator's
 RHD-layout output) turns its data into a :class:`Source`, so one set of tf.data pipelines
 (``hand3d_tf.data.pipelines``) serves them all. A Source holds the per-sample annotations
-as stacked NumPy arrays in the RHD two-hand layout (facts §8.1: 42 points, left hand 0-20,
+as stacked NumPy arrays in the RHD two-hand layout (docs/original.md §8.1: 42 points, left hand 0-20,
 right hand 21-41) plus where the pixels live (PNG paths or a binary record file).
 
 Single-hand datasets (STB) fill the left slot, leave the right slot invisible and fix the
@@ -25,11 +25,11 @@ from hand3d_tf import keypoints as kp
 
 log = logging.getLogger(__name__)
 
-# What index 0 (and 21) of a source's points hold (facts §6): raw RHD has the wrist,
+# What index 0 (and 21) of a source's points hold (docs/original.md §6): raw RHD has the wrist,
 # STB the palm centre.
 ROOTS = (kp.ROOT_WRIST, kp.ROOT_PALM)
 RECORD_LAYOUTS = ("rhd", "stb")
-# Fixed hand side codes of Source.hand_side (facts §3 one-hot order).
+# Fixed hand side codes of Source.hand_side (docs/original.md §3 one-hot order).
 SIDE_LEFT, SIDE_RIGHT = 0, 1
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -56,15 +56,15 @@ class BadSampleError(ValueError):
 class Source:
     """Annotations of N samples in the RHD two-hand layout, and where their pixels are.
 
-    Arrays (N samples, camera frame, RHD keypoint order, facts §6/§8.1):
+    Arrays (N samples, camera frame, RHD keypoint order, docs/original.md §6/§8.1):
       xyz [N, 42, 3] float32 metres; uv [N, 42, 2] float32 pixels (u = column, v = row);
       vis [N, 42] bool; K [N, 3, 3] float32 intrinsics; ids [N] int64 dataset sample ids.
     image_hw: (H, W) of every image in pixels.
     root: what index 0 / 21 holds, "wrist" (raw RHD) or "palm" (STB).
     hand_side: [N] int8 fixed side (0 left, 1 right) or None = choose from the mask by pixel
-      counts (facts §8.3 step 5; needs masks).
+      counts (docs/original.md §8.3 step 5; needs masks).
     Pixels come from exactly one of: ``image_paths`` (+ ``mask_paths``) PNG files, or
-      ``records_path`` with ``records_layout`` "rhd" / "stb" (facts §8.2, §8.4).
+      ``records_path`` with ``records_layout`` "rhd" / "stb" (docs/original.md §8.2, §8.4).
     name: a label for messages (e.g. the data directory).
     """
 

@@ -1,11 +1,11 @@
-"""Stereo Hand Pose Tracking Benchmark (STB) as published (facts §8.4). No TF.
+"""Stereo Hand Pose Tracking Benchmark (STB) as published (docs/original.md §8.4). No TF.
 
 Layout read: ``<data_dir>/labels/<SEQ>_BB.mat`` / ``<SEQ>_SK.mat`` holding ``handPara``
 [3, 21, N] in millimetres (STB joint order: palm, then little, ring, middle, index, thumb,
 each base -> tip), and images under ``<data_dir>/images/<SEQ>/`` (the published layout) or
 ``<data_dir>/<SEQ>/``: ``BB_left_<i>.png``, ``BB_right_<i>.png``, ``SK_color_<i>.png``.
 
-What the reader does (as the original's STB conversion, facts §8.4):
+What the reader does (as the original's STB conversion, docs/original.md §8.4):
 - camera "BB" (Bumblebee stereo, the original's evaluation set): per frame the left view,
   then the right view; right-view xyz = left-view xyz with x - 120.054 mm (the baseline);
   intrinsics fx = fy = 822.79041, cx = 318.47345, cy = 250.31296 for both views.
@@ -31,8 +31,8 @@ from hand3d_tf.data.records import STB_BB_K, STB_IMAGE_HW, single_hand_source
 from hand3d_tf.data.samples import BadSampleError, SkipLog, Source, check_png, read_png
 
 CAMERAS = ("BB", "SK")
-EVAL_SEQUENCES = ("B1Counting", "B1Random")  # the original's evaluation set (facts §8.4)
-BB_BASELINE_MM = 120.054  # facts §8.4
+EVAL_SEQUENCES = ("B1Counting", "B1Random")  # the original's evaluation set (docs/original.md §8.4)
+BB_BASELINE_MM = 120.054  # docs/original.md §8.4
 SK_COLOR_K = np.array(
     [[607.92271, 0.0, 314.78337], [0.0, 607.88192, 236.42484], [0.0, 0.0, 1.0]], np.float32
 )
@@ -98,7 +98,7 @@ class STBReader:
         self.names = tuple(names)
         self._paths = tuple(paths)
         self.K = (STB_BB_K if camera == "BB" else SK_COLOR_K).copy()
-        # STB -> RHD order and mm -> m (facts §8.4).
+        # STB -> RHD order and mm -> m (docs/original.md §8.4).
         self.xyz = (np.stack(xyz)[:, kp.STB_TO_RHD] / 1000.0).astype(np.float32)
         self.uv = project(self.xyz, self.K)
         self.vis = np.ones(self.xyz.shape[:2], bool)

@@ -1,4 +1,4 @@
-"""Training targets of facts §8.3 as batched TensorFlow ops (used inside tf.data maps).
+"""Training targets of docs/original.md §8.3 as batched TensorFlow ops (used inside tf.data maps).
 
 Frames and units: ``uv`` is (u = column, v = row) in pixels; ``center_rowcol`` is
 (row, column) as the original returns it; ``scale`` is crop pixels per image pixel; the
@@ -23,7 +23,7 @@ def truncate(x: tf.Tensor) -> tf.Tensor:
 
 
 def palm_replace(points: tf.Tensor, vis: tf.Tensor | None = None):
-    """Replace both hands' wrists (0 and 21) by palm centres (facts §6, §8.3 step 1).
+    """Replace both hands' wrists (0 and 21) by palm centres (docs/original.md §6, §8.3 step 1).
 
     points: [B, 42, D]; vis: [B, 42] bool or None. Palm = mean of 0 and 12 (resp. 21, 33);
     palm visibility = OR of the two.
@@ -45,8 +45,8 @@ def palm_replace(points: tf.Tensor, vis: tf.Tensor | None = None):
 def hand_side_from_mask(mask: tf.Tensor) -> tf.Tensor:
     """0 (left) if strictly more left-hand than right-hand pixels, else 1 (right).
 
-    mask: [..., H, W] integer RHD classes (facts §8.1: left 2-17, right >= 18); ties and
-    masks without hand pixels give right (facts §8.3 step 5). Returns int32 [...].
+    mask: [..., H, W] integer RHD classes (docs/original.md §8.1: left 2-17, right >= 18); ties and
+    masks without hand pixels give right (docs/original.md §8.3 step 5). Returns int32 [...].
     """
     m = tf.cast(mask, tf.int32)
     left = tf.reduce_sum(
@@ -72,7 +72,7 @@ def select_hand(points42: tf.Tensor, side: tf.Tensor) -> tf.Tensor:
 def crop_center_and_scale(
     uv21, vis21, image_hw, config, center_noise=None, scale_noise=None, offset_noise=None
 ):
-    """Ground-truth hand crop of facts §8.3 step 7: (center_rowcol [B, 2], scale [B]).
+    """Ground-truth hand crop of docs/original.md §8.3 step 7: (center_rowcol [B, 2], scale [B]).
 
     uv21 [B, 21, 2] (after uv noise), vis21 [B, 21] bool. Centre = (v, u) of keypoint 12,
     (0, 0) if not finite, plus ``center_noise`` [B, 2]; size = 2 * the largest distance from
@@ -104,7 +104,7 @@ def crop_center_and_scale(
 
 
 def crop_boxes(center_rowcol, scale, image_hw, crop_size: int):
-    """Normalised crop_and_resize boxes of the original's crop_image_from_xy (facts §5.5).
+    """Normalised crop_and_resize boxes of the original's crop_image_from_xy (docs/original.md §5.5).
 
     Side S = crop_size / scale; corner = centre - floor(S / 2); boxes [B, 4] =
     (y1 / H, x1 / W, y2 / H, x2 / W), divided by H and W (not H - 1), as the original.
@@ -119,7 +119,7 @@ def crop_boxes(center_rowcol, scale, image_hw, crop_size: int):
 
 
 def crop_images(images, center_rowcol, scale, crop_size: int):
-    """Bilinear crop [B, H, W, C] -> [B, crop_size, crop_size, C]; outside = 0 (facts §5.5).
+    """Bilinear crop [B, H, W, C] -> [B, crop_size, crop_size, C]; outside = 0 (docs/original.md §5.5).
 
     ``images`` are the -0.5..0.5 normalised images, so the zero fill is mid-grey.
     """
@@ -131,19 +131,19 @@ def crop_images(images, center_rowcol, scale, crop_size: int):
 
 
 def uv_to_crop(uv, center_rowcol, scale, crop_size: int):
-    """Image uv [B, N, 2] -> crop uv: (u - c_col) * s + crop_size // 2 (facts §8.3 step 7)."""
+    """Image uv [B, N, 2] -> crop uv: (u - c_col) * s + crop_size // 2 (docs/original.md §8.3 step 7)."""
     center_uv = tf.reverse(center_rowcol, axis=[-1])[:, None]
     return (uv - center_uv) * scale[:, None, None] + float(crop_size // 2)
 
 
 def uv_from_crop(uv_crop, center_rowcol, scale, crop_size: int):
-    """Inverse of :func:`uv_to_crop`: (p - crop_size // 2) / s + centre (facts §5)."""
+    """Inverse of :func:`uv_to_crop`: (p - crop_size // 2) / s + centre (docs/original.md §5)."""
     center_uv = tf.reverse(center_rowcol, axis=[-1])[:, None]
     return (uv_crop - float(crop_size // 2)) / scale[:, None, None] + center_uv
 
 
 def intrinsics_to_crop(K, center_rowcol, scale, crop_size: int):
-    """K' = T diag(s, s, 1) K with T translating by -(c * s - crop_size // 2) (facts §8.3)."""
+    """K' = T diag(s, s, 1) K with T translating by -(c * s - crop_size // 2) (docs/original.md §8.3)."""
     s = scale
     half = float(crop_size // 2)
     z, o = tf.zeros_like(s), tf.ones_like(s)
@@ -155,7 +155,7 @@ def intrinsics_to_crop(K, center_rowcol, scale, crop_size: int):
 
 def _profiles(coords_rowcol, vis, size: int, sigma: float):
     """1-D Gaussian profiles along rows and columns: ([B, K, size], [B, K, size]) and the
-    validity [B, K] (visible and strictly inside, facts §8.3 step 8)."""
+    validity [B, K] (visible and strictly inside, docs/original.md §8.3 step 8)."""
     pos = truncate(coords_rowcol)  # positions are truncated to integers first
     r, c = pos[..., 0], pos[..., 1]
     limit = float(size - 1)
@@ -171,7 +171,7 @@ def scoremaps(coords_rowcol, vis, size: int, sigma: float):
     """Gaussian score maps [B, size, size, K]: exp(-((r - r_k)^2 + (c - c_k)^2) / sigma^2).
 
     coords_rowcol [B, K, 2] in map pixels (truncated to integers first); a map is all zero
-    unless the keypoint is visible and 0 < r_k, c_k < size - 1 (facts §8.3 step 8). The
+    unless the keypoint is visible and 0 < r_k, c_k < size - 1 (docs/original.md §8.3 step 8). The
     Gaussian is separable, so it is built as an outer product of two 1-D profiles.
     """
     prof_r, prof_c = _profiles(coords_rowcol, vis, size, sigma)
@@ -181,7 +181,7 @@ def scoremaps(coords_rowcol, vis, size: int, sigma: float):
 def pooled_scoremaps(coords_rowcol, vis, size: int, sigma: float, pool: int):
     """:func:`scoremaps` average-pooled pool x pool, stride pool, SAME: [B, size/pool, ..., K].
 
-    The lifting input (facts §3: 256 -> 32 with an 8x8 window). A block mean of a separable
+    The lifting input (docs/original.md §3: 256 -> 32 with an 8x8 window). A block mean of a separable
     map is the product of the 1-D block means, so the 256x256 map is never built.
     """
     if size % pool:

@@ -5,10 +5,10 @@ network sees, never random noise (noise gives the score-map and logit layers ran
 real input produces):
 
 - HandSegNet: whole frames at the export input size (RHD/synthetic 320 x 320 frames
-  resized to e.g. 240 x 320, as the demo and eval2d do, facts §5, §11.12);
-- PoseNet: ground-truth hand crops of the PoseNet pipeline (256 x 256, facts §8.3);
+  resized to e.g. 240 x 320, as the demo and eval2d do, docs/original.md §5, §11.12);
+- PoseNet: ground-truth hand crops of the PoseNet pipeline (256 x 256, docs/original.md §8.3);
 - lifting: ground-truth score maps average-pooled to 32 x 32 plus the hand side
-  (the stand-alone lifting input, facts §3).
+  (the stand-alone lifting input, docs/original.md §3).
 
 Sources: an RHD-layout directory read through hand3d_tf.data.pipelines (the *training*
 split by default, so the held-out evaluation split stays unseen), or an ``eval.npz`` of
@@ -27,7 +27,7 @@ import numpy as np
 
 DEFAULT_NUM_SAMPLES = 64
 DEFAULT_SPLIT = "training"
-# The eval preset of each pipeline: no noise, no shuffle, deterministic (facts §8.3).
+# The eval preset of each pipeline: no noise, no shuffle, deterministic (docs/original.md §8.3).
 _PRESETS = {"handsegnet": "handsegnet_rhd_eval", "posenet": "posenet_rhd_eval",
             "lifting": "lifting_rhd_eval"}  # fmt: skip
 _NPZ_KEYS = {"handsegnet": {"image": "images"}, "posenet": {"image": "crops"},
@@ -54,7 +54,7 @@ def _fit(net: str, arrays: dict, shapes: dict) -> dict:
     for role, arr in arrays.items():
         arr = np.asarray(arr)
         if role == "image":
-            if arr.dtype == np.uint8:  # eval.npz frames: pixel / 255 - 0.5 (facts §1)
+            if arr.dtype == np.uint8:  # eval.npz frames: pixel / 255 - 0.5 (docs/original.md §1)
                 arr = arr.astype(np.float32) / 255.0 - 0.5
             arr = _resize(arr.astype(np.float32), shapes[role][1:3])
         arr = arr.astype(np.float32)

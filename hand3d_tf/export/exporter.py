@@ -31,7 +31,7 @@ OUTPUT_STRIDES = (1, 8)
 # Lifting variants whose graph ends in xyz (the "local" ones need the host-side inverse
 # bone transform, models/lifting.py).
 EXPORTABLE_VARIANTS = ("proposed", "direct", "bottleneck")
-# The pipeline preset QAT fine-tunes on: the original's training noise (facts §9).
+# The pipeline preset QAT fine-tunes on: the original's training noise (docs/original.md §9).
 QAT_PRESETS = {"handsegnet": "handsegnet_rhd", "posenet": "posenet_rhd", "lifting": "lifting_rhd"}
 
 

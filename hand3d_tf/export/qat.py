@@ -10,7 +10,7 @@ ranges come from the calibration data at conversion) and the rotation layers of 
 lifting net (Rodrigues, right-hand flip, rotate: SIN/COS/SQRT have no int8 kernels and
 their accuracy matters more than their cost, ~100 scalar ops).
 
-Fine-tuning minimises the net's own training loss (hand3d_tf/training/losses.py, facts §9)
+Fine-tuning minimises the net's own training loss (hand3d_tf/training/losses.py, docs/original.md §9)
 with Adam for ``steps`` batches of the training pipeline; the result is converted by
 ``tflite.export_tflite(..., mode="qat")``.
 """
@@ -28,7 +28,7 @@ from hand3d_tf.keras import keras
 
 log = logging.getLogger(__name__)
 
-# Effective (as released) learning rates of the original training, facts §9; QAT starts
+# Effective (as released) learning rates of the original training, docs/original.md §9; QAT starts
 # from converged weights, so the default is the smallest of them.
 DEFAULT_LEARNING_RATE = 1e-5
 
@@ -39,8 +39,8 @@ class QATConfig:
 
     Attributes:
       steps: optimiser steps (batches) of fine-tuning; 0 only inserts the fake-quant ops.
-      learning_rate: Adam learning rate (Adam betas/epsilon = TF defaults, facts §9).
-      lifting_variant: which lifting loss applies (facts §3); ignored for the image nets.
+      learning_rate: Adam learning rate (Adam betas/epsilon = TF defaults, docs/original.md §9).
+      lifting_variant: which lifting loss applies (docs/original.md §3); ignored for the image nets.
       calibration_batches: batches that initialise the activation ranges before training.
     """
 
@@ -84,7 +84,7 @@ def quantize_aware(model: keras.Model) -> keras.Model:
 
     def annotate(layer):
         if isinstance(layer, keras.layers.Dropout):
-            # Fine-tune without dropout, as the original trained (facts §9 item 2); it also
+            # Fine-tune without dropout, as the original trained (docs/original.md §9 item 2); it also
             # keeps the range calibration below deterministic.
             layer = keras.layers.Dropout(0.0, name=layer.name)
         if registry.supports(layer):

@@ -16,7 +16,7 @@ qat        int8 conversion of a quantization-aware fine-tuned model (``qat.py``)
 
 Every model is traced with a static batch-1 signature and converted with TFLITE_BUILTINS
 only, so an op without a builtin (a Flex op) is a conversion error naming the op: Flex
-ops cannot run in the Python LiteRT runtimes nor be delegated (facts §10).
+ops cannot run in the Python LiteRT runtimes nor be delegated (docs/original.md §10).
 
 The sidecar schema ``hand3d_tf.tflite/1`` is shared with ``benchmarks/sidecar.py``.
 """
@@ -44,7 +44,7 @@ NETS = ("handsegnet", "posenet", "lifting")
 MODES = ("fp32", "fp16", "dynamic", "int8", "int8_io", "int16x8", "qat")
 # Modes whose activation ranges come from a representative dataset.
 CALIBRATED_MODES = ("int8", "int8_io", "int16x8", "qat")
-# Image inputs: x = pixel * scale + offset = pixel / 255 - 0.5 (facts §1).
+# Image inputs: x = pixel * scale + offset = pixel / 255 - 0.5 (docs/original.md §1).
 NORMALIZATION = {"scale": 1.0 / 255.0, "offset": -0.5}
 # Signature keys double as sidecar roles; outputs in the order the harness reads them.
 INPUT_ROLES = {
@@ -104,7 +104,7 @@ def input_shapes(net: str, model, input_size: tuple[int, int] | None = None) -> 
     """Static batch-1 input shapes by role.
 
     ``input_size`` (H, W) is used for HandSegNet (the frame, default 240x320, the demo
-    size, facts §5); PoseNet and lifting take their model's own static input shape.
+    size, docs/original.md §5); PoseNet and lifting take their model's own static input shape.
     """
     check_net(net)
     if net == "handsegnet":
@@ -141,7 +141,7 @@ def serving_function(net: str, model, shapes: dict):
 
         def serve(image):
             out = model(image, training=False)
-            # PoseNet returns [S1, S2, S3]: only the last stage is used at inference (facts §2).
+            # PoseNet returns [S1, S2, S3]: only the last stage is used at inference (docs/original.md §2).
             return {role: out[-1] if isinstance(out, (list, tuple)) else out}
 
     return tf.function(serve, input_signature=specs)

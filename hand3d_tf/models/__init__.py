@@ -1,4 +1,4 @@
-"""The three ColorHandPose3D networks as functional tf_keras models (facts §1-§3).
+"""The three ColorHandPose3D networks as functional tf_keras models (docs/original.md §1-§3).
 
 ``build(net, config)`` is the single entry point used by the CLIs and the weight files;
 the builders themselves (``HandSegNet``, ``PoseNet``, ``PosePrior``, ``ViewPointNet``,

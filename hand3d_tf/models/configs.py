@@ -1,6 +1,6 @@
 """Configuration dataclasses of the three networks (no TensorFlow here).
 
-Each config called with no arguments describes exactly the paper's network (facts §1-§3).
+Each config called with no arguments describes exactly the paper's network (docs/original.md §1-§3).
 ``width`` multiplies every *hidden* channel / unit count, ``max(1, round(c * width))``;
 the output sizes (2 segmentation classes, 21 score maps, 63 = 21 x 3 coordinates, the
 three 1-unit rotation heads) and the 2 hand-side inputs never scale, so a tiny-width net
@@ -22,7 +22,7 @@ __all__ = [
     "scaled",
 ]
 
-# The lifting variants of nets/PosePriorNetwork.py (facts §3).
+# The lifting variants of nets/PosePriorNetwork.py (docs/original.md §3).
 LIFTING_VARIANTS = ("proposed", "direct", "bottleneck", "local", "local_w_xyz_loss")
 
 _C = TypeVar("_C", bound="_Config")
@@ -71,7 +71,7 @@ class _Config:
 
 @dataclasses.dataclass(frozen=True)
 class HandSegNetConfig(_Config):
-    """HandSegNet (facts §1).
+    """HandSegNet (docs/original.md §1).
 
     Attributes:
       width: multiplier of the hidden channel counts (1.0 = paper).
@@ -90,7 +90,7 @@ class HandSegNetConfig(_Config):
 
 @dataclasses.dataclass(frozen=True)
 class PoseNetConfig(_Config):
-    """PoseNet2D (facts §2).
+    """PoseNet2D (docs/original.md §2).
 
     Attributes:
       width: multiplier of the hidden channel counts (1.0 = paper).
@@ -117,7 +117,7 @@ class PoseNetConfig(_Config):
 
 @dataclasses.dataclass(frozen=True)
 class PosePriorConfig(_Config):
-    """PosePrior, and the lifting network built around it (facts §3).
+    """PosePrior, and the lifting network built around it (docs/original.md §3).
 
     Attributes:
       width: multiplier of the hidden channel / unit counts (1.0 = paper); in a
@@ -125,7 +125,7 @@ class PosePriorConfig(_Config):
       variant: one of LIFTING_VARIANTS; "bottleneck" adds the linear fc_bottleneck
         512->30 before fc_xyz, "proposed" adds the ViewpointNet branch in ``Lifting``.
       dropout: dropout after the hidden FC layers, active only when training
-        (keep 0.8 here, 0.75 in ViewpointNet; the original never enabled it, facts §9).
+        (keep 0.8 here, 0.75 in ViewpointNet; the original never enabled it, docs/original.md §9).
     """
 
     width: float = 1.0
@@ -143,7 +143,7 @@ class PosePriorConfig(_Config):
 
 @dataclasses.dataclass(frozen=True)
 class ViewPointNetConfig(_Config):
-    """ViewpointNet (facts §3).
+    """ViewpointNet (docs/original.md §3).
 
     Attributes:
       width: multiplier of the hidden channel / unit counts (1.0 = paper).

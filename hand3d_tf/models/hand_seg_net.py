@@ -1,4 +1,4 @@
-"""HandSegNet: hand/background segmentation logits (facts §1)."""
+"""HandSegNet: hand/background segmentation logits (docs/original.md §1)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hand3d_tf.models.layers import LegacyBilinearResize, conv, float32_outputs,
 
 __all__ = ["HandSegNet", "HANDSEG_LAYERS", "NUM_CLASSES"]
 
-NUM_CLASSES = 2  # channel 0 background, channel 1 hand (facts §1)
+NUM_CLASSES = 2  # channel 0 background, channel 1 hand (docs/original.md §1)
 
-# (layer name, kernel, output channels, max-pool after it?) for the 3x3 trunk, facts §1.
+# (layer name, kernel, output channels, max-pool after it?) for the 3x3 trunk, docs/original.md §1.
 HANDSEG_LAYERS = (
     ("conv1_1", 3, 64, False),
     ("conv1_2", 3, 64, True),
@@ -36,7 +36,7 @@ def HandSegNet(config: HandSegNetConfig | None = None) -> keras.Model:
     Input "image": [B, H, W, 3] float32, RGB pixel / 255 - 0.5 (H, W may be None).
     Output: logits [B, H, W, 2] (legacy-bilinear upsampled to the input size), or the
     stride-8 logits [B, floor(H/8), floor(W/8), 2] when ``config.upsample`` is False. No
-    softmax: the glue applies it (facts §5).
+    softmax: the glue applies it (docs/original.md §5).
     """
     cfg = config or HandSegNetConfig()
     image = keras.Input(shape=(None, None, 3), name="image")

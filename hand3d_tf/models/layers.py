@@ -1,9 +1,9 @@
-"""Building blocks shared by the three networks (facts §0) and their custom layers.
+"""Building blocks shared by the three networks (docs/original.md §0) and their custom layers.
 
 The helpers ``conv``, ``dense`` and ``max_pool`` create the original's primitives with
 its names, initialisers and activation. The custom layers are small, serialisable and
 use only ops that convert to TFLite builtins (no DynamicStitch, no tf.cond, no ArgMax),
-so every model here converts without Flex ops (facts §10).
+so every model here converts without Flex ops (docs/original.md §10).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ __all__ = [
     "CUSTOM_OBJECTS",
 ]
 
-LEAKY_SLOPE = 0.01  # every hidden layer, facts §0
-BIAS_INIT = 1e-4  # constant bias initialiser, facts §0
-THETA_EPS = 1e-8  # added to |u|^2 before the square root, facts §3
+LEAKY_SLOPE = 0.01  # every hidden layer, docs/original.md §0
+BIAS_INIT = 1e-4  # constant bias initialiser, docs/original.md §0
+THETA_EPS = 1e-8  # added to |u|^2 before the square root, docs/original.md §3
 
 
 def float32_outputs() -> dict:
@@ -87,7 +87,7 @@ def dense(x, units: int, name: str, activation: bool = True, dropout_rate: float
 
 
 def max_pool(x, name: str):
-    """2x2 max pool, stride 2, VALID (odd sizes floored), facts §0."""
+    """2x2 max pool, stride 2, VALID (odd sizes floored), docs/original.md §0."""
     return keras.layers.MaxPool2D(pool_size=2, strides=2, padding="valid", name=name)(x)
 
 
@@ -95,7 +95,7 @@ def lifting_inputs(size: int = 32, num_keypoints: int = 21):
     """Inputs of the lifting branches: "scoremap" [B, 32, 32, 21], "hand_side" [B, 2].
 
     The score map is PoseNet's raw S3 at 32 x 32 (not upsampled); the hand side is the
-    one-hot left = [1, 0], right = [0, 1] (facts §3).
+    one-hot left = [1, 0], right = [0, 1] (docs/original.md §3).
     """
     scoremap = keras.Input(shape=(size, size, num_keypoints), name="scoremap")
     hand_side = keras.Input(shape=(2,), name="hand_side")
@@ -106,7 +106,7 @@ def flatten_with_hand_side(x, hand_side, prefix: str):
     """[B, h, w, C] -> [B, h*w*C + 2]: row-major (h, w, c) flatten, hand side appended LAST.
 
     The first FC of each lifting branch expects exactly this order (rows 2048-2049 of
-    PosePrior/fc_rel0/weights are the hand side, facts §4); Keras Flatten on
+    PosePrior/fc_rel0/weights are the hand side, docs/original.md §4); Keras Flatten on
     channels-last tensors is row-major over (h, w, c).
     """
     x = keras.layers.Flatten(name=f"{prefix}_flatten")(x)
@@ -119,7 +119,7 @@ class LegacyBilinearResize(keras.layers.Layer):
 
     Output pixel i samples source coordinate i * in_size / out_size, so with an 8x
     upsample source cell p lands at output 8p (TF2's default resize would put it at
-    8p + 3.5 and shift keypoints by ~3.5 px, facts §0); past the last source row/column
+    8p + 3.5 and shift keypoints by ~3.5 px, docs/original.md §0); past the last source row/column
     the edge value repeats. Converts to TFLite RESIZE_BILINEAR (half_pixel_centers=false).
 
     Called on ``[x, reference]`` it resizes x [B, h, w, C] to reference's H x W (dynamic
@@ -178,7 +178,7 @@ def _spatial_size(x):
 
 @keras.utils.register_keras_serializable(package="hand3d_tf")
 class Rodrigues(keras.layers.Layer):
-    """Axis-angle u [B, 3] -> rotation matrix R [B, 3, 3] (facts §3).
+    """Axis-angle u [B, 3] -> rotation matrix R [B, 3, 3] (docs/original.md §3).
 
     theta = sqrt(|u|^2 + 1e-8), axis (x, y, z) = u / theta, c = cos, s = sin, C = 1 - c;
     the standard right-handed Rodrigues matrix for column vectors. Built from
@@ -203,7 +203,7 @@ class Rodrigues(keras.layers.Layer):
 
 @keras.utils.register_keras_serializable(package="hand3d_tf")
 class FlipRightHand(keras.layers.Layer):
-    """Negate the canonical z of right hands (argmax(hand_side) == 1), facts §3 step 2.
+    """Negate the canonical z of right hands (argmax(hand_side) == 1), docs/original.md §3 step 2.
 
     Inputs: ``[xyz [B, K, 3], hand_side [B, 2] one-hot (left = [1, 0])]``. A tie counts
     as left, like argmax's first-index rule; written as a comparison and a multiply so no
@@ -221,7 +221,7 @@ class FlipRightHand(keras.layers.Layer):
 
 @keras.utils.register_keras_serializable(package="hand3d_tf")
 class RotatePoints(keras.layers.Layer):
-    """Row vectors times R: out[b, k] = xyz[b, k] @ R[b] (facts §3 step 3).
+    """Row vectors times R: out[b, k] = xyz[b, k] @ R[b] (docs/original.md §3 step 3).
 
     Inputs ``[xyz [B, K, 3], R [B, 3, 3]]``. Written as broadcast multiply + sum over
     the shared axis (MUL + SUM in TFLite) rather than BATCH_MATMUL, which GPU delegates

@@ -1,4 +1,4 @@
-"""The lifting network: PosePrior (+ ViewpointNet) as ONE flat functional model (facts §3).
+"""The lifting network: PosePrior (+ ViewpointNet) as ONE flat functional model (docs/original.md §3).
 
 Flat on purpose: tensorflow-model-optimization's ``quantize_model`` refuses models that
 contain nested models, so the branches are built from the same layer-building functions
@@ -55,7 +55,7 @@ def Lifting(variant: str | None = None, config: PosePriorConfig | None = None) -
       "direct" / "bottleneck": "xyz" [B, 21, 3] directly.
       "local" / "local_w_xyz_loss": "local" [B, 21, 3] raw bone-local
         (length, angle_x, angle_y); xyz needs the NumPy inverse bone-relative
-        transform of hand3d_tf.geometry (facts §6), which is not part of the graph.
+        transform of hand3d_tf.geometry (docs/original.md §6), which is not part of the graph.
     """
     if config is None:
         config = PosePriorConfig(variant=variant or "proposed")

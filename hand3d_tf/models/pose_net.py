@@ -1,4 +1,4 @@
-"""PoseNet2D: CPM-style 2-D keypoint score maps, three stages (facts §2)."""
+"""PoseNet2D: CPM-style 2-D keypoint score maps, three stages (docs/original.md §2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hand3d_tf.models.layers import conv, max_pool
 
 __all__ = ["PoseNet", "POSENET_TRUNK", "POSENET_STAGE"]
 
-# (layer name, kernel, output channels, max-pool after it?) up to the encoding E, facts §2.
+# (layer name, kernel, output channels, max-pool after it?) up to the encoding E, docs/original.md §2.
 POSENET_TRUNK = (
     ("conv1_1", 3, 64, False),
     ("conv1_2", 3, 64, True),
@@ -28,7 +28,7 @@ POSENET_TRUNK = (
 )
 
 # Hidden layers of a refinement stage: (suffix, kernel, output channels); the stage ends
-# with a linear 1x1 conv to the score maps, facts §2.
+# with a linear 1x1 conv to the score maps, docs/original.md §2.
 POSENET_STAGE = ((1, 7, 128), (2, 7, 128), (3, 7, 128), (4, 7, 128), (5, 7, 128), (6, 1, 128))
 
 
@@ -37,7 +37,7 @@ def PoseNet(config: PoseNetConfig | None = None) -> keras.Model:
 
     Input "image": [B, S, S, 3] float32 hand crop, pixel / 255 - 0.5 (S = 256).
     Outputs: [S1, S2, S3], each [B, S/8, S/8, K] raw (linear) score maps, K = 21; S3 is
-    the one used at inference (facts §2).
+    the one used at inference (docs/original.md §2).
     """
     cfg = config or PoseNetConfig()
     size = cfg.input_size
@@ -54,7 +54,7 @@ def PoseNet(config: PoseNetConfig | None = None) -> keras.Model:
     scoremaps = [conv(x, cfg.num_keypoints, 1, "conv5_2", activation=False)]
     for stage in (6, 7):  # stages 2 and 3 use the layer prefixes conv6_ and conv7_
         # [previous score map, encoding] in this order: the first K input channels of
-        # convX_1 belong to the score map in the released weights (facts §2, §4).
+        # convX_1 belong to the score map in the released weights (docs/original.md §2, §4).
         x = keras.layers.Concatenate(axis=-1, name=f"stage{stage - 4}_input")(
             [scoremaps[-1], encoding]
         )

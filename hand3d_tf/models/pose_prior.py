@@ -1,4 +1,4 @@
-"""PosePrior: canonical 3-D keypoints from 2-D score maps and the hand side (facts §3)."""
+"""PosePrior: canonical 3-D keypoints from 2-D score maps and the hand side (docs/original.md §3)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from hand3d_tf.models.layers import (
 __all__ = ["PosePrior", "pose_prior_branch", "POSE_PRIOR_CONVS", "POSE_PRIOR_LAYER_PREFIXES"]
 
 NUM_KEYPOINTS = 21
-BOTTLENECK_UNITS = 30  # fc_bottleneck of the "bottleneck" variant, facts §3
-DROPOUT_RATE = 0.2  # keep probability 0.8, facts §3
+BOTTLENECK_UNITS = 30  # fc_bottleneck of the "bottleneck" variant, docs/original.md §3
+DROPOUT_RATE = 0.2  # keep probability 0.8, docs/original.md §3
 
-# (layer name, output channels, stride), all 3x3 SAME convs with leaky ReLU, facts §3.
+# (layer name, output channels, stride), all 3x3 SAME convs with leaky ReLU, docs/original.md §3.
 POSE_PRIOR_CONVS = (
     ("conv_pose_0_1", 32, 1),
     ("conv_pose_0_2", 32, 2),
@@ -43,7 +43,7 @@ def pose_prior_branch(scoremap, hand_side, cfg: PosePriorConfig):
     Returns:
       [B, 21, 3]: canonical coordinates for "proposed", root-relative normalised xyz for
       "direct"/"bottleneck", bone-local (length, angle_x, angle_y) for the "local"
-      variants (facts §3).
+      variants (docs/original.md §3).
     """
     x = scoremap
     for name, channels, stride in POSE_PRIOR_CONVS:
@@ -53,7 +53,7 @@ def pose_prior_branch(scoremap, hand_side, cfg: PosePriorConfig):
     x = dense(x, scaled(512, cfg.width), "fc_rel0", dropout_rate=rate)
     x = dense(x, scaled(512, cfg.width), "fc_rel1", dropout_rate=rate)
     if cfg.variant == "bottleneck":
-        # Linear, no dropout (facts §3).
+        # Linear, no dropout (docs/original.md §3).
         x = dense(x, scaled(BOTTLENECK_UNITS, cfg.width), "fc_bottleneck", activation=False)
     x = dense(x, NUM_KEYPOINTS * 3, "fc_xyz", activation=False)
     return keras.layers.Reshape((NUM_KEYPOINTS, 3), name="fc_xyz_reshape", **float32_outputs())(x)

@@ -1,4 +1,4 @@
-"""ViewpointNet: the axis-angle rotation u of the hand (facts §3)."""
+"""ViewpointNet: the axis-angle rotation u of the hand (docs/original.md §3)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from hand3d_tf.models.layers import (
 
 __all__ = ["ViewPointNet", "viewpoint_branch", "VIEWPOINT_CONVS", "VIEWPOINT_LAYER_PREFIXES"]
 
-DROPOUT_RATE = 0.25  # keep probability 0.75, facts §3
+DROPOUT_RATE = 0.25  # keep probability 0.75, docs/original.md §3
 
-# (layer name, output channels, stride), all 3x3 SAME convs with leaky ReLU, facts §3.
+# (layer name, output channels, stride), all 3x3 SAME convs with leaky ReLU, docs/original.md §3.
 VIEWPOINT_CONVS = (
     ("conv_vp_0_1", 64, 1),
     ("conv_vp_0_2", 64, 2),

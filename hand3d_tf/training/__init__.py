@@ -1,4 +1,4 @@
-"""Training of HandSegNet, PoseNet and the lifting networks (facts §9).
+"""Training of HandSegNet, PoseNet and the lifting networks (docs/original.md §9).
 
     from hand3d_tf.training import make_config, train
     result = train(make_config("posenet_rhd", data_dir="RHD_published_v2", output_dir="runs/pn"))

@@ -1,6 +1,6 @@
 """Evaluation at the end of a training run, on the held-out split: JSON + PNG in <out>/eval/.
 
-- PoseNet: the ``pose2d_gt_crop`` protocol (eval2d_gt_cropped, facts §7): argmax of the
+- PoseNet: the ``pose2d_gt_crop`` protocol (eval2d_gt_cropped, docs/original.md §7): argmax of the
   legacy-upsampled last stage in the ground-truth crop, errors in source-image pixels;
   PCK over 0-30 px.
 - lifting: the ``lifting3d`` protocol (eval3d): prediction times the ground-truth bone
@@ -32,7 +32,7 @@ def _predict(model, config: TrainConfig, inputs: dict):
 
 
 def predict_keypoints_uv(model, config: TrainConfig, inputs: dict) -> np.ndarray:
-    """PoseNet uv (column, row) in the crop [B, 21, 2] from the last stage (facts §5)."""
+    """PoseNet uv (column, row) in the crop [B, 21, 2] from the last stage (docs/original.md §5)."""
     stages = _predict(model, config, inputs)
     rowcol, _ = glue.keypoints_from_scoremaps(np.asarray(stages[-1], np.float32), config.image_size)
     return rowcol[..., ::-1].astype(np.float64)
@@ -113,7 +113,7 @@ def _evaluate_segmentation(config, model, batches, limit):
     num = 0
     for batch in _limited(({**i, **t} for i, t in batches), limit):
         logits = np.asarray(_predict(model, config, batch), np.float32)
-        pred = logits[..., 1] > logits[..., 0]  # = softmax > 0.5 (facts §5 step 2.2)
+        pred = logits[..., 1] > logits[..., 0]  # = softmax > 0.5 (docs/original.md §5 step 2.2)
         gt = np.asarray(batch["hand_mask"])[..., 1] > 0.5
         intersection += int(np.sum(pred & gt))
         union += int(np.sum(pred | gt))

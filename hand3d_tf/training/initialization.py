@@ -1,7 +1,7 @@
 """Building the network of a TrainConfig and initialising it from existing weights.
 
 ``--init_weights`` accepts, for the net being trained:
-- a released pickle (``*.pickle``, facts §4), converted on the fly;
+- a released pickle (``*.pickle``, docs/original.md §4), converted on the fly;
 - a project weights file (``<stem>.npz`` / ``.json`` from hand3d_tf.weights.save_weights);
 - a project weights directory holding ``<net>.npz`` (also ``<dir>/weights/<net>.npz``, what
   a training run exports);

@@ -137,7 +137,7 @@ def make_data(config: TrainConfig) -> TrainData:
     return dataset_data(config)
 
 
-# STB ships only an evaluation split in the original (facts §8.4: B1Counting, B1Random).
+# STB ships only an evaluation split in the original (docs/original.md §8.4: B1Counting, B1Random).
 # Training uses the remaining ten BB sequences, the usual STB split (15,000 frames x 2
 # views); this choice is the project's, not the original code's.
 STB_TRAIN_SEQUENCES = tuple(f"B{i}{kind}" for i in range(2, 7) for kind in ("Counting", "Random"))
@@ -256,8 +256,8 @@ def pipeline_overrides(config: TrainConfig) -> dict:
 
     PoseNet's crop is ``image_size`` pixels: a smaller crop (smoke: 64) shows the same
     source region as the 256 crop would, so the scale limits and the Gaussian width scale
-    with it (facts §8.3: sigma 25 and scale >= 1 at 256). HandSegNet takes random crops of
-    ``image_size``. The lifting input stays the 256 crop pooled to 32 x 32 (facts §3).
+    with it (docs/original.md §8.3: sigma 25 and scale >= 1 at 256). HandSegNet takes random crops of
+    ``image_size``. The lifting input stays the 256 crop pooled to 32 x 32 (docs/original.md §3).
     """
     out = {}
     if config.net == "posenet" and config.image_size != 256:

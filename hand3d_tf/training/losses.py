@@ -1,4 +1,4 @@
-"""Training losses of the three networks, exactly as the original computes them (facts §9, §3).
+"""Training losses of the three networks, exactly as the original computes them (docs/original.md §9, §3).
 
 Every loss returns a dict of scalar float32 tensors: ``"loss"`` (what is minimised) plus the
 named components written to TensorBoard.
@@ -21,7 +21,7 @@ from hand3d_tf.keypoints import NUM_KEYPOINTS, PARENTS
 from hand3d_tf.training.presets import LIFTING_VARIANTS
 
 # Added to the visible-keypoint count so a batch without visible keypoints gives 0, not NaN
-# (facts §9, PoseNet loss).
+# (docs/original.md §9, PoseNet loss).
 POSENET_VISIBLE_EPS = 0.001
 
 
@@ -35,7 +35,7 @@ def _batch_mean(per_element: tf.Tensor, global_batch_size: int | None) -> tf.Ten
 
 
 def legacy_resize(images: tf.Tensor, size) -> tf.Tensor:
-    """TF1 bilinear resize (align_corners=False, half_pixel_centers=False), facts §0.
+    """TF1 bilinear resize (align_corners=False, half_pixel_centers=False), docs/original.md §0.
 
     The original trained against maps upsampled this way; TF2's default half-pixel resize
     would shift every target by ~3.5 px at 8x.
@@ -50,7 +50,7 @@ def legacy_resize(images: tf.Tensor, size) -> tf.Tensor:
 def handsegnet_loss(
     logits: tf.Tensor, hand_mask: tf.Tensor, global_batch_size: int | None = None
 ) -> dict[str, tf.Tensor]:
-    """Mean softmax cross-entropy over all pixels (facts §9, HandSegNet).
+    """Mean softmax cross-entropy over all pixels (docs/original.md §9, HandSegNet).
 
     logits: [B, h, w, 2] (background, hand); if h, w differ from the mask (a stride-8
         HandSegNet without in-model upsampling) they are resized with the legacy bilinear
@@ -72,7 +72,7 @@ def posenet_loss(
     keypoint_vis: tf.Tensor,
     num_visible: tf.Tensor | None = None,
 ) -> dict[str, tf.Tensor]:
-    """Sum over the stages of the visibility-weighted per-keypoint RMS (facts §9, PoseNet).
+    """Sum over the stages of the visibility-weighted per-keypoint RMS (docs/original.md §9, PoseNet).
 
     stages: list of [B, 32, 32, 21] score maps (S1, S2, S3); each is upsampled to the target
         size with the legacy bilinear resize.
@@ -99,7 +99,7 @@ def posenet_loss(
 
 
 def _rot_x(a: tf.Tensor) -> tf.Tensor:
-    """Homogeneous rotation about x, column-vector convention (facts §6 local frames): [B, 4, 4]."""
+    """Homogeneous rotation about x, column-vector convention (docs/original.md §6 local frames): [B, 4, 4]."""
     c, s, z, o = tf.cos(a), tf.sin(a), tf.zeros_like(a), tf.ones_like(a)
     rows = [[o, z, z, z], [z, c, -s, z], [z, s, c, z], [z, z, z, o]]
     return tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)
@@ -118,7 +118,7 @@ def _trans_z(t: tf.Tensor) -> tf.Tensor:
 
 
 def local_to_xyz(local: tf.Tensor) -> tf.Tensor:
-    """Differentiable inverse bone-relative transform (facts §6): [B, 21, 3] -> [B, 21, 3].
+    """Differentiable inverse bone-relative transform (docs/original.md §6): [B, 21, 3] -> [B, 21, 3].
 
     local[:, k] = (bone length L, angle_x, angle_y) in the parent's frame. The forward frame
     is T_k = Tz(-L) Rx(-angle_x) Ry(-angle_y) T_parent, so its inverse is built directly as
@@ -148,7 +148,7 @@ def lifting_loss(
     targets: dict,
     global_batch_size: int | None = None,
 ) -> dict[str, tf.Tensor]:
-    """Lifting losses of facts §3 / §9, all plain mean squared errors.
+    """Lifting losses of docs/original.md §3 / §9, all plain mean squared errors.
 
     outputs (from the Lifting model): ``proposed`` {"xyz_canonical" [B,21,3] (before the
     right-hand flip), "rotation" [B,3,3]}; ``direct``/``bottleneck`` {"xyz" [B,21,3]};

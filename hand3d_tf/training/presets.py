@@ -1,9 +1,9 @@
 """Training configuration (a dataclass) and the named presets ``<net>_<data>[_<variant>]``.
 
-The paper presets follow the INTENDED recipe of facts §9: Adam, batch 8, piecewise-constant
+The paper presets follow the INTENDED recipe of docs/original.md §9: Adam, batch 8, piecewise-constant
 learning rates that advance at the listed steps, lifting dropout on. The original scripts
 never passed the global step to the optimizer (the learning rate stayed at its first value)
-and never switched lifting dropout on (facts §11.1-2); ``released_behaviour=True`` reproduces
+and never switched lifting dropout on (docs/original.md §11.1-2); ``released_behaviour=True`` reproduces
 exactly that.
 """
 
@@ -19,7 +19,7 @@ DATASETS = ("rhd", "stb", "synthetic")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 # Numeric precision of training (strategy.resolve_precision says what "auto" picks).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-# The lifting variants of facts §3 (same tuple as hand3d_tf.models.configs, kept here so
+# The lifting variants of docs/original.md §3 (same tuple as hand3d_tf.models.configs, kept here so
 # that reading presets imports no TensorFlow; a test checks they agree).
 LIFTING_VARIANTS = ("proposed", "direct", "bottleneck", "local", "local_w_xyz_loss")
 
@@ -147,7 +147,7 @@ class TrainConfig:
     # The schedule and dropout actually used, after the released-behaviour switch.
     def effective_schedule(self) -> tuple[tuple, tuple]:
         """(values, boundaries): as configured, or constant at the first value when
-        reproducing the released scripts (their step counter stayed at 0, facts §11.1)."""
+        reproducing the released scripts (their step counter stayed at 0, docs/original.md §11.1)."""
         if self.released_behaviour:
             return (float(self.learning_rates[0]),), ()
         return tuple(float(v) for v in self.learning_rates), tuple(
@@ -155,7 +155,7 @@ class TrainConfig:
         )
 
     def effective_dropout(self) -> bool:
-        """Lifting dropout: off when reproducing the released script (facts §11.2)."""
+        """Lifting dropout: off when reproducing the released script (docs/original.md §11.2)."""
         return bool(self.lifting_dropout) and not self.released_behaviour
 
     def requested_precision(self) -> str:
@@ -203,7 +203,7 @@ def _choice(name: str, value, allowed) -> None:
 
 
 # --- presets ---------------------------------------------------------------------------
-# Paper recipe, facts §9 table: schedules, step counts, batch 8, Adam defaults.
+# Paper recipe, docs/original.md §9 table: schedules, step counts, batch 8, Adam defaults.
 _PAPER = {
     "handsegnet": dict(
         learning_rates=(1e-5, 1e-6, 1e-7), lr_boundaries=(20_000, 30_000), num_steps=40_000
@@ -258,7 +258,7 @@ def _build_presets() -> dict[str, dict]:
     presets = {}
     presets["handsegnet_rhd"] = dict(net="handsegnet", dataset="rhd", **_PAPER["handsegnet"])
     for data in ("rhd", "stb"):
-        # STB is only an evaluation set in the original (facts §8.4) and has no hand masks
+        # STB is only an evaluation set in the original (docs/original.md §8.4) and has no hand masks
         # (no HandSegNet preset); the STB presets apply the paper recipe to its other
         # sequences (inputs.STB_TRAIN_SEQUENCES).
         presets[f"posenet_{data}"] = dict(net="posenet", dataset=data, **_PAPER["posenet"])

@@ -18,10 +18,10 @@ import numpy as np
 from hand3d_tf import geometry
 from hand3d_tf import keypoints as kp
 
-# Gaussian width of the score-map targets at a 256-pixel crop (facts §8.3 step 8).
+# Gaussian width of the score-map targets at a 256-pixel crop (docs/original.md §8.3 step 8).
 SIGMA_AT_256 = 25.0
 CROP_SIZE = 256
-SCOREMAP_SIZE = 32  # lifting input: 256 crop avg-pooled 8x8 (facts §3)
+SCOREMAP_SIZE = 32  # lifting input: 256 crop avg-pooled 8x8 (docs/original.md §3)
 
 
 def _background(rng, n, size):
@@ -35,7 +35,7 @@ def gaussian_scoremaps(uv: np.ndarray, vis: np.ndarray, size: int, sigma: float)
     """Score-map targets [N, size, size, K]: exp(-d^2 / sigma^2) at visible keypoints.
 
     uv: [N, K, 2] (column, row) pixels, truncated to integers as the original; a map is zero
-    unless the keypoint is visible and strictly inside the image (facts §8.3 step 8).
+    unless the keypoint is visible and strictly inside the image (docs/original.md §8.3 step 8).
     """
     uv_int = np.trunc(uv).astype(np.float64)
     rows = np.arange(size, dtype=np.float64)[:, None]
@@ -128,7 +128,7 @@ def lifting_arrays(num_samples: int, seed: int = 0):
     truth: keypoints_xyz [N,21,3] metres (keypoint 0 is the root, here the "palm"), vis.
 
     Targets: xyz_normed, xyz_canonical (z negated for right hands), rot_mat (R_gt = M^T),
-    keypoint_scale, xyz_local, all as the data pipelines define them (facts §6, §8.3).
+    keypoint_scale, xyz_local, all as the data pipelines define them (docs/original.md §6, §8.3).
     """
     rng = np.random.default_rng(seed)
     xyz = random_skeletons(num_samples, rng)

@@ -92,7 +92,7 @@ def compute_loss(
 
 
 def make_optimizer(config: TrainConfig, policy: str = "float32"):
-    """Adam with TF defaults (facts §9) on the piecewise-constant schedule."""
+    """Adam with TF defaults (docs/original.md §9) on the piecewise-constant schedule."""
     values, boundaries = config.effective_schedule()
     if boundaries:
         rate = keras.optimizers.schedules.PiecewiseConstantDecay(list(boundaries), list(values))

@@ -14,7 +14,7 @@ from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.render import Light, keypoint_visibility, project, render, shade
 from hand3d_tf.data.synthetic.scene import Scene, sample_scene
 
-# RHD's depth encoding saturates at 5 m (facts §8.1); background depth stays below it.
+# RHD's depth encoding saturates at 5 m (docs/original.md §8.1); background depth stays below it.
 MAX_DEPTH = 5.0
 # Inclusive mask-class range of each of the 42 keypoints' hand (left 2-17, right 18-33).
 _CLASS_RANGES = np.array(
@@ -101,7 +101,7 @@ def _degrade(rng, image: np.ndarray, config: SyntheticConfig) -> np.ndarray:
 def generate_sample(config: SyntheticConfig, seed: int, index: int) -> dict:
     """Sample ``index`` of stream ``seed``, deterministic in (config, seed, index).
 
-    Returns dict with color [S, S, 3] uint8 RGB; mask [S, S] uint8 RHD classes (facts §8.1);
+    Returns dict with color [S, S, 3] uint8 RGB; mask [S, S] uint8 RHD classes (docs/original.md §8.1);
     depth [S, S] float32 metres; xyz [42, 3] float32 metres, camera frame (left hand 0-20,
     right 21-41, index 0 of each = wrist); uv_vis [42, 3] float32 (u, v in pixels = K xyz / z,
     visible 0/1); K [3, 3] float32. S = config.image_size.

@@ -124,7 +124,7 @@ class Scene:
 
     @property
     def xyz(self) -> np.ndarray:
-        """[42, 3] float64: left hand 0-20, right hand 21-41 (facts §8.1)."""
+        """[42, 3] float64: left hand 0-20, right hand 21-41 (docs/original.md §8.1)."""
         return np.concatenate([self.hands[0].xyz, self.hands[1].xyz], axis=0)
 
     @property

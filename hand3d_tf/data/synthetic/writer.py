@@ -29,7 +29,7 @@ from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.sample import generate_sample
 
 SPLITS = ("training", "evaluation")
-# RHD depth PNGs: 16 bits over two channels spanning 0..5 m (facts §8.1).
+# RHD depth PNGs: 16 bits over two channels spanning 0..5 m (docs/original.md §8.1).
 DEPTH_MAX_M = 5.0
 DEPTH_LEVELS = 2**16 - 1
 GENERATOR_NAME = "hand3d_tf.data.synthetic"
