@@ -155,7 +155,8 @@ def test_cli_runs_each_protocol(protocol, dataset, rhd_dir, stb_bin, weights_dir
         _, vis = _rhd_ground_truth(rhd_dir, wrist=False)
         assert r["per_keypoint_count"] == vis.sum(0).tolist()
     if is_3d:
-        assert r["auc_subrange_from_mm"] == pytest.approx(50 * 8 / 19)  # 21.05 mm (docs/original.md §7)
+        # 21.05 mm (docs/original.md §7)
+        assert r["auc_subrange_from_mm"] == pytest.approx(50 * 8 / 19)
     if protocol in (pr.POSE2D_FULL, pr.FULL3D):
         assert r["frame_hw"] == [240, 320]
     assert (tmp_path / f"{protocol}_{dataset}_pck.png").read_bytes()[:4] == b"\x89PNG"

@@ -100,7 +100,8 @@ def keypoint_numbers(summary: ev.EvalSummary, kind: str) -> dict:
     out = {k: d[k] for k in ("epe_mean", "epe_median", "auc", "num_samples", "num_invalid")}
     out.update(unit="mm" if kind == "3d" else "px", pck_curve=d["pck_curve"])
     out["thresholds"] = d["thresholds"]
-    if kind == "3d":  # eval_full's "20-50 mm" sub-range, from threshold index 8 (docs/original.md §7)
+    # eval_full's "20-50 mm" sub-range, from threshold index 8 (docs/original.md §7)
+    if kind == "3d":
         out["auc_20_50"] = shown.auc_between(ev.STB_SUBRANGE_START)
     return out
 
