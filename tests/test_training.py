@@ -63,12 +63,45 @@ def restore_determinism():
         tf_config.disable_op_determinism()
 
 
+def _independent_eval(config, model) -> dict:
+    """The final evaluation's main numbers, recomputed with NumPy from the model's outputs
+    on the run's evaluation split (docs/original.md §7 protocols; HandSegNet: hand-class IoU)."""
+    from hand3d_tf import glue
+
+    batches = list(inputs.make_data(config).evaluation())
+    x, truth = ({k: np.concatenate([b[i][k] for b in batches]) for k in batches[0][i]}
+                for i in (0, 1))  # fmt: skip
+    if config.net == "handsegnet":
+        logits = np.asarray(model(x["image"], training=False))
+        pred, gt = logits[..., 1] > logits[..., 0], truth["hand_mask"][..., 1] > 0.5
+        return {"hand_iou": (pred & gt).sum() / (pred | gt).sum(),
+                "pixel_accuracy": (pred == gt).mean(), "num_samples": len(gt)}  # fmt: skip
+    if config.net == "posenet":
+        maps = np.asarray(model(x["image"], training=False)[-1])
+        rowcol, _ = glue.keypoints_from_scoremaps(maps, config.image_size)
+        # Crop pixels back to source-image pixels.
+        scale = truth["crop_scale"][:, None]
+        err = np.linalg.norm(rowcol[..., ::-1] - truth["keypoints_uv_crop"], axis=-1) / scale
+        vis = truth["keypoint_vis"].astype(bool)
+    else:  # lifting3d: ground-truth root and bone 12-11, all 21 keypoints, mm
+        xyz = truth["keypoints_xyz"].astype(np.float64)
+        bone = np.linalg.norm(xyz[:, 12] - xyz[:, 11], axis=-1)[:, None, None]
+        pred = np.asarray(model([x["scoremap"], x["hand_side"]], training=False)["xyz"])
+        err = 1000 * np.linalg.norm(pred * bone - (xyz - xyz[:, :1]), axis=-1)
+        vis = np.ones(err.shape, bool)
+    per_keypoint = [err[vis[:, k], k] for k in range(err.shape[1]) if vis[:, k].any()]
+    return {"epe_mean": np.mean([e.mean() for e in per_keypoint]),
+            "epe_median": np.mean([np.median(e) for e in per_keypoint]),
+            "num_samples": len(err)}  # fmt: skip
+
+
 # ------------------------------------------------------------------ smoke runs
 @pytest.mark.parametrize("net", ["handsegnet", "posenet", "lifting"])
 def test_smoke_run_lowers_loss_and_writes_everything(net, tmp_path):
     from hand3d_tf import models, weights
 
-    result = train(smoke(net, tmp_path))
+    config = smoke(net, tmp_path)
+    result = train(config)
     assert result.step == 6 and len(result.losses) == 6
     # Overfitting the same 4 samples: the loss on them (inference mode) must drop.
     assert result.probe_loss_end < 0.99 * result.probe_loss_start, result
@@ -84,6 +117,9 @@ def test_smoke_run_lowers_loss_and_writes_everything(net, tmp_path):
     assert (tmp_path / "eval" / "eval.png").stat().st_size > 1000
     key = "hand_iou" if net == "handsegnet" else "auc"
     assert key in evaluation and evaluation["net"] == net
+    # The numbers are those of the trained model on the held-out smoke split.
+    for name, value in _independent_eval(config, result.model).items():
+        assert evaluation[name] == pytest.approx(value, rel=1e-5, abs=1e-9), name
     # The exported weights rebuild the same network.
     arrays, config = weights.load_weights(result.weights_path)
     rebuilt = models.build(net, config)
