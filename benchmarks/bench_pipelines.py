@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 DEFAULT_DIR = "/tmp/hand3d_bench_rhd"
-TARGETS = {"handsegnet": 100.0, "posenet": 200.0, "lifting": 200.0}  # samples/s (issue 6)
+# samples/s, the project's targets (docs/performance.md)
+TARGETS = {"handsegnet": 100.0, "posenet": 200.0, "lifting": 200.0}
 
 
 def _write_noise_fixture(data_dir: str, num: int, seed: int) -> None:

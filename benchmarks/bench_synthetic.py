@@ -1,5 +1,5 @@
-"""Throughput of the synthetic RHD-format generator on ONE core (issue 14: >= 25 samples/s
-including PNG writing).
+"""Throughput of the synthetic RHD-format generator on ONE core (target >= 25 samples/s
+including PNG writing, docs/performance.md).
 
     python -m benchmarks.bench_synthetic [--num=200] [--seed=0] [--generator_version=1 2]
 
@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-TARGET = 25.0  # samples/s on one core, generate + write (issue 14)
+TARGET = 25.0  # samples/s on one core, generate + write (docs/performance.md)
 
 
 def measure(config, seed: int, num: int, warmup: int, write_dir=None) -> tuple[float, float]:

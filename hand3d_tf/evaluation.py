@@ -256,8 +256,9 @@ def align_3d(gt_xyz, vis, pred_xyz_normed, root: str = "palm", gt_index0: str = 
     Root and Table 1: the released networks predict the PALM as keypoint 0 and everything
     relative to it, so root="palm" is the correct comparison. root="wrist" compares against
     the wrist instead, the analogue of the known eval2d mismatch behind the paper's Table 1
-    full-image rows (README known issue 1, docs/original.md §7); in 3-D it shifts every keypoint by
-    the palm-wrist offset, so only use it for networks trained with the wrist as root.
+    full-image rows (the original README's known issue 1, docs/original.md §11); in 3-D
+    it shifts every keypoint by the palm-wrist offset, so only use it for networks trained
+    with the wrist as root.
     """
     gt, v = set_root(gt_xyz, vis, root, gt_index0)
     pred = np.asarray(pred_xyz_normed, dtype=np.float64)

@@ -130,7 +130,7 @@ def take(source, max_samples: int | None):
 def data_settings(protocol: str, dataset: str, root: str) -> tuple[bool, str]:
     """(use_wrist_coord for the reader, what keypoint 0 of the samples then is).
 
-    Only pose2d_full accepts root "wrist" (eval2d's Table 1 setting, README known issue 1):
+    Only pose2d_full accepts root "wrist" (eval2d's Table 1 setting, docs/original.md §11):
     the other protocols build their crops and score maps around the palm, as the original.
     """
     pr.check_protocol(protocol)

@@ -15,7 +15,7 @@ legacy (non-half-pixel) bilinear upsampling and the (p - 128)/scale + centre bac
 Arithmetic is float32 where TensorFlow computed in float32, so results agree to float
 rounding (tests/test_glue.py checks tests/data/glue_cases.npz).
 
-Speed (issue 10): the hot steps take shortcuts that give bit-identical results (each
+Speed (docs/performance.md): the hot steps take shortcuts that give bit-identical results (each
 argument is in the function's comments; tests/test_glue.py compares every step with a plain
 re-implementation on the reference cases and on hundreds of random and tie-heavy inputs):
 one exp per pixel for the softmax, the blob grown in a window around it with an early stop,
@@ -261,7 +261,7 @@ def crop_boxes(center_rowcol, scale, image_hw, crop_size: int = CROP_SIZE) -> np
 def _sample_positions(start, end, in_size: int, out_size: int) -> np.ndarray:
     """TF crop_and_resize sample positions [B, out] float32 along one axis."""
     start = start.astype(np.float32)[:, None]
-    last = np.float32(in_size - 1)
+    last = np.float32(in_size)
     if out_size == 1:
         return np.float32(0.5) * (start + end.astype(np.float32)[:, None]) * last
     step = (end.astype(np.float32)[:, None] - start) * last / np.float32(out_size - 1)

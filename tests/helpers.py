@@ -10,6 +10,6 @@ DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
 
 
 def reference_cases(name: str) -> dict[str, np.ndarray]:
-    """Reference values computed by the original TF 1.3 code (shared/reference/README.md)."""
+    """Reference values computed by the original TF 1.3 code (tests/data/README.md)."""
     with np.load(DATA_DIR / name, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}

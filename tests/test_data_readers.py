@@ -197,7 +197,7 @@ def test_rhd_annotation_pickle_cannot_run_code(tmp_path):
 
 
 def test_rhd_reader_refuses_a_folder_that_disagrees_with_its_manifest(tmp_path):
-    # The issue-16 failure: images of one run beside the labels of another were read
+    # The failure guarded against: images of one run beside the labels of another were read
     # without complaint. A split written with a manifest is now checked against it.
     from hand3d_tf.data.manifest import InconsistentDatasetError
     from hand3d_tf.data.synthetic import SyntheticConfig, write_dataset

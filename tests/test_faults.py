@@ -1,4 +1,4 @@
-"""Fault injection: bad input, kills and signals at awkward moments (issue 16).
+"""Fault injection: bad input, kills and signals at awkward moments (docs/reliability.md).
 
 Each CLI user error runs in a real subprocess and must end with exit status 2, exactly one
 ``<prog>: error:`` line naming the flag / file / key, and no traceback. The cheap ones
@@ -462,7 +462,7 @@ def _all_finite(folder) -> bool:
 
 
 def test_huge_learning_rate_cli_keeps_no_exploded_checkpoint(tmp_path):
-    """The issue's case: at 1e6 step 1's update explodes the weights, step 2's loss is NaN.
+    """The case guarded against: at 1e6 step 1's update explodes the weights, step 2's loss is NaN.
     Its checkpoint (|w| ~ 1e6, NaN on resume) used to be kept and called good."""
     out = tmp_path / "run"
     proc = cli("train", "--net=lifting", "--smoke", "--learning_rates=1e6",

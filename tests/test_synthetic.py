@@ -1,4 +1,4 @@
-"""Synthetic RHD-format generator (issue 5): labels right by construction, files as RHD."""
+"""Synthetic RHD-format generator (docs/data.md): labels right by construction, files as RHD."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""hand3d-make-synthetic: synthetic hands written in RHD's exact on-disk layout (issue 5).
+"""hand3d-make-synthetic: synthetic hands written in RHD's exact on-disk layout (docs/data.md).
 
   hand3d-make-synthetic --output_dir=data/synthetic --num_train=20000 --num_eval=1000 \
       --seed=0 --workers=4 --preview=data/synthetic/preview.png [--backgrounds=DIR] \

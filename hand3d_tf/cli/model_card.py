@@ -73,7 +73,7 @@ for _kind, _name, _default, _help in _FLAGS:
 READER = "synthetic"
 PROTOCOL_ORDER = (pr.SEGMENTATION, pr.POSE2D_GT_CROP, pr.POSE2D_FULL, pr.LIFTING3D, pr.FULL3D)
 TIMING_FRAME_HW = (240, 320)  # the released demo's input size (docs/original.md §5)
-# (measure, protocol, field, target): targets of the project's model card (issue 8).
+# (measure, protocol, field, target): targets of the project's model card (docs/evaluation.md).
 ROWS = (
     ("Mask IoU, total (320x320)", pr.SEGMENTATION, "iou_total", 0.75),
     ("Mask IoU, mean per image", pr.SEGMENTATION, "iou_mean_per_image", None),

@@ -1,4 +1,4 @@
-"""TFLite export of the three networks (issue 9).
+"""TFLite export of the three networks (docs/export.md).
 
 Modules (import what you need; nothing here imports TensorFlow at package import):
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from hand3d_tf.export import tflite
 
-# Targets against the fp32 export (issue 9): (quantity, bound). "agreement": keypoint argmax
+# Targets against the fp32 export (docs/export.md): (quantity, bound). "agreement": keypoint argmax
 # agreement >= bound; "drop": main metric may fall by at most bound.
 TARGETS = {
     "fp16": ("agreement", 0.99),

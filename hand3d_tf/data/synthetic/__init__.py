@@ -1,4 +1,4 @@
-"""Synthetic hands in the RHD format (issue 5). NumPy + OpenCV only, no TensorFlow.
+"""Synthetic hands in the RHD format (docs/data.md). NumPy + OpenCV only, no TensorFlow.
 
 A kinematic hand (hand_model) is posed, placed in front of a random camera with an arm,
 maybe a second hand and a body (scene; version 2: scene_v2, viewpoint, hand_surface),
