@@ -261,7 +261,7 @@ def crop_boxes(center_rowcol, scale, image_hw, crop_size: int = CROP_SIZE) -> np
 def _sample_positions(start, end, in_size: int, out_size: int) -> np.ndarray:
     """TF crop_and_resize sample positions [B, out] float32 along one axis."""
     start = start.astype(np.float32)[:, None]
-    last = np.float32(in_size)
+    last = np.float32(in_size - 1)
     if out_size == 1:
         return np.float32(0.5) * (start + end.astype(np.float32)[:, None]) * last
     step = (end.astype(np.float32)[:, None] - start) * last / np.float32(out_size - 1)
