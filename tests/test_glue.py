@@ -242,12 +242,41 @@ def _ref_blob(logits, filter_size=21):
     return out
 
 
+def _ref_sample_positions(start, end, in_size: int, out_size: int) -> np.ndarray:
+    """[B, out] float32 sample positions of crop_and_resize along one axis
+    (docs/original.md §5 step 5), one float32 scalar at a time in the kernel's order:
+    a (n - 1) + i * ((b - a)(n - 1) / (h - 1)), and 0.5 (a + b)(n - 1) for one output row."""
+    last = np.float32(in_size - 1)
+    out = np.empty((len(start), out_size), np.float32)
+    for k, (a, b) in enumerate(zip(np.float32(start), np.float32(end))):
+        if out_size == 1:
+            out[k, 0] = np.float32(0.5) * (a + b) * last
+            continue
+        step = (b - a) * last / np.float32(out_size - 1)
+        for i in range(out_size):
+            out[k, i] = a * last + np.float32(i) * step
+    return out
+
+
+def _ref_crop_boxes(center_rowcol, scale, image_hw, crop_size=256) -> np.ndarray:
+    """crop_image_from_xy's normalised boxes (docs/original.md §5 step 5) in float32
+    scalars: S = crop_size / scale, y1 = row - floor(S / 2), y2 = y1 + S, divided by H
+    (not H - 1)."""
+    height, width = np.float32(image_hw[0]), np.float32(image_hw[1])
+    boxes = []
+    for (row, col), s in zip(np.float32(center_rowcol), np.float32(scale)):
+        side = np.float32(crop_size) / s
+        y1, x1 = row - np.floor(side / np.float32(2)), col - np.floor(side / np.float32(2))
+        boxes.append([y1 / height, x1 / width, (y1 + side) / height, (x1 + side) / width])
+    return np.asarray(boxes, np.float32)
+
+
 def _ref_crop_and_resize(images, boxes, crop_hw):
     """A 4-corner gather per output pixel, as tf.image.crop_and_resize computes it."""
     images = np.asarray(images, np.float32)
     batch, height, width, _ = images.shape
-    ys = glue._sample_positions(boxes[:, 0], boxes[:, 2], height, crop_hw[0])
-    xs = glue._sample_positions(boxes[:, 1], boxes[:, 3], width, crop_hw[1])
+    ys = _ref_sample_positions(boxes[:, 0], boxes[:, 2], height, crop_hw[0])
+    xs = _ref_sample_positions(boxes[:, 1], boxes[:, 3], width, crop_hw[1])
     y_ok, x_ok = (ys >= 0) & (ys <= height - 1), (xs >= 0) & (xs <= width - 1)
     ys, xs = np.where(y_ok, ys, 0).astype(np.float32), np.where(x_ok, xs, 0).astype(np.float32)
     top, left = np.floor(ys), np.floor(xs)
@@ -266,10 +295,24 @@ def _ref_crop_and_resize(images, boxes, crop_hw):
     return np.where(inside, crops, np.float32(0)).astype(np.float32)
 
 
+def _ref_legacy_weights(in_size: int, out_size: int):
+    """TF1 legacy bilinear sampling (docs/original.md §0): output o reads source
+    o * (in / out) in float32; the upper neighbour is the ceiling clamped to the last row
+    (the edge repeats)."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    lower, upper, lerp = [], [], []
+    for o in range(out_size):
+        src = np.float32(o) * scale
+        lower.append(int(np.floor(src)))
+        upper.append(min(int(np.ceil(src)), in_size - 1))
+        lerp.append(src - np.floor(src))
+    return np.array(lower), np.array(upper), np.array(lerp, np.float32)
+
+
 def _ref_resize_legacy(maps, out_hw):
     maps = np.asarray(maps, np.float32)
-    y_lo, y_hi, y_lerp = glue._legacy_weights(maps.shape[1], out_hw[0])
-    x_lo, x_hi, x_lerp = glue._legacy_weights(maps.shape[2], out_hw[1])
+    y_lo, y_hi, y_lerp = _ref_legacy_weights(maps.shape[1], out_hw[0])
+    x_lo, x_hi, x_lerp = _ref_legacy_weights(maps.shape[2], out_hw[1])
     rows = maps[:, :, x_lo] + (maps[:, :, x_hi] - maps[:, :, x_lo]) * x_lerp[None, None, :, None]
     top, bottom = rows[:, y_lo], rows[:, y_hi]
     return top + (bottom - top) * y_lerp[None, :, None, None]
@@ -436,7 +479,8 @@ def test_crop_hand_on_the_reference_cases_equals_four_corner_gather(cases):
     loc = glue.locate_hand(cases["hand_scoremap"])
     images = glue.normalize_image(cases["images"])
     _assert_bitwise(images, _ref_normalize(cases["images"]))
-    boxes = glue.crop_boxes(loc.center_rowcol, loc.scale, images.shape[1:3])
+    boxes = _ref_crop_boxes(loc.center_rowcol, loc.scale, images.shape[1:3])
+    _assert_bitwise(glue.crop_boxes(loc.center_rowcol, loc.scale, images.shape[1:3]), boxes)
     crop = glue.crop_hand(images, loc.center_rowcol, loc.scale)
     _assert_bitwise(crop, _ref_crop_and_resize(images, boxes, (256, 256)))
 
