@@ -1,0 +1,269 @@
+"""benchmarks/sidecar.py: the export sidecar schema, checked without TensorFlow or a model.
+
+The model file is a few arbitrary bytes and the interpreter's tensor details are plain
+dicts, as ``Interpreter.get_input_details()`` returns them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from benchmarks import sidecar as sc
+
+MODEL_BYTES = b"TFL3 not really a model, but bytes with a known sha256"
+
+
+def _spec(name, role, shape, dtype="float32", quantization=None) -> dict:
+    return {"name": name, "role": role, "shape": shape, "dtype": dtype,
+            "quantization": quantization}  # fmt: skip
+
+
+def _raw(**overrides) -> dict:
+    raw = {
+        "format": "hand3d_tf.tflite/1",
+        "net": "lifting",
+        "mode": "int8_io",
+        "model_file": "lifting_int8_io.tflite",
+        "model_sha256": hashlib.sha256(MODEL_BYTES).hexdigest(),
+        "model_bytes": len(MODEL_BYTES),
+        "inputs": [
+            _spec("serving_scoremap:0", "scoremap", [1, 32, 32, 21], "int8",
+                  {"scale": 0.0039, "zero_point": -128}),
+            _spec("serving_hand_side:0", "hand_side", [1, 2]),
+        ],
+        "outputs": [
+            _spec("Identity:0", "xyz", [1, 21, 3]),
+            _spec("Identity_1:0", "rotation", [1, 3, 3]),
+        ],
+        "normalization": None,
+        "input_size": [32, 32],
+        "output_stride": 1,
+        "extra_key": "kept in raw",
+    }  # fmt: skip
+    raw.update(overrides)
+    return raw
+
+
+@pytest.fixture()
+def files(tmp_path):
+    """(sidecar path, model path) of a consistent pair."""
+    model = tmp_path / "lifting_int8_io.tflite"
+    model.write_bytes(MODEL_BYTES)
+    car = tmp_path / "lifting_int8_io.json"
+    car.write_text(json.dumps(_raw()))
+    return car, model
+
+
+def _write(tmp_path, raw) -> pathlib.Path:
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(raw) if isinstance(raw, dict) else raw)
+    return path
+
+
+def test_schema_constants():
+    assert sc.FORMAT == "hand3d_tf.tflite/1"
+    assert sc.NETS == ("handsegnet", "posenet", "lifting")
+    assert sc.MODES == ("fp32", "fp16", "dynamic", "int8", "int8_io", "int16x8", "qat")
+    assert sc.INPUT_ROLES == ("image", "scoremap", "hand_side")
+    assert sc.OUTPUT_ROLES == ("logits", "scoremap", "xyz", "xyz_canonical", "rotation")
+    assert sc.REFERENCE_MODE == "fp32"
+    assert set(sc.REQUIRED_KEYS) == {"format", "net", "mode", "model_file", "model_sha256",
+                                     "model_bytes", "inputs", "outputs", "normalization",
+                                     "input_size", "output_stride"}  # fmt: skip
+
+
+def test_load_parses_every_field(files):
+    car_path, _ = files
+    car = sc.load_sidecar(car_path)
+    assert car.path == car_path
+    assert (car.net, car.mode, car.model_file) == ("lifting", "int8_io", "lifting_int8_io.tflite")
+    assert car.model_sha256 == hashlib.sha256(MODEL_BYTES).hexdigest()
+    assert car.model_bytes == len(MODEL_BYTES) and isinstance(car.model_bytes, int)
+    assert car.input_size == (32, 32) and car.output_stride == 1 and car.normalization is None
+    assert car.raw["extra_key"] == "kept in raw"
+    scoremap, side = car.inputs
+    assert scoremap == sc.TensorSpec("serving_scoremap:0", "scoremap", (1, 32, 32, 21), "int8",
+                                     0.0039, -128)  # fmt: skip
+    assert side == sc.TensorSpec("serving_hand_side:0", "hand_side", (1, 2), "float32")
+    assert side.scale is None and side.zero_point is None
+    assert isinstance(scoremap.shape, tuple) and all(type(d) is int for d in scoremap.shape)
+    assert type(scoremap.scale) is float and type(scoremap.zero_point) is int
+    assert car.output_roles() == ("xyz", "rotation")
+    assert car.input("hand_side") is side and car.output("rotation") is car.outputs[1]
+
+
+def test_numbers_are_converted_from_json_strings_and_floats(tmp_path):
+    raw = _raw(model_bytes="55", output_stride=8.0, input_size=["240", 320.0])
+    raw["inputs"][0]["shape"] = ["1", 32.0, 32, 21]
+    raw["inputs"][0]["quantization"] = {"scale": "0.5", "zero_point": "3"}
+    car = sc.load_sidecar(_write(tmp_path, raw))
+    assert car.model_bytes == 55 and car.output_stride == 8 and car.input_size == (240, 320)
+    assert car.inputs[0].shape == (1, 32, 32, 21) and car.inputs[0].scale == 0.5
+    assert car.inputs[0].zero_point == 3
+    assert type(car.model_file) is str and type(car.inputs[0].name) is str
+
+
+def test_several_outputs_with_one_role_return_the_last(tmp_path):
+    raw = _raw(
+        net="posenet",
+        inputs=[_spec("image:0", "image", [1, 256, 256, 3])],
+        outputs=[_spec(f"s{i}:0", "scoremap", [1, 32, 32, 21]) for i in (1, 2, 3)],
+    )
+    car = sc.load_sidecar(_write(tmp_path, raw))  # fmt: skip
+    assert car.output("scoremap").name == "s3:0"
+    assert car.output_roles() == ("scoremap",) * 3
+    with pytest.raises(sc.SidecarError, match=r"case\.json: no outputs entry with role 'xyz'; "
+                                              r"it has \['scoremap'\]"):  # fmt: skip
+        car.output("xyz")
+    with pytest.raises(sc.SidecarError, match=r"no inputs entry with role 'scoremap'; "
+                                              r"it has \['image'\]"):  # fmt: skip
+        car.input("scoremap")
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"format": "hand3d_tf.tflite/2"},
+         r"format 'hand3d_tf\.tflite/2', expected 'hand3d_tf\.tflite/1'"),
+        ({"net": "palm"}, r"net 'palm' is not one of \['handsegnet', 'posenet', 'lifting'\]"),
+        ({"mode": "int4"}, r"mode 'int4' is not one of \['fp32', 'fp16', 'dynamic'"),
+        ({"inputs": []}, r"'inputs' and 'outputs' must not be empty"),
+        ({"outputs": []}, r"'inputs' and 'outputs' must not be empty"),
+        ({"input_size": [32]}, r"input_size must be \[H, W\], got \[32\]"),
+        ({"input_size": 32}, r"input_size must be \[H, W\], got 32"),
+        ({"input_size": [1, 2, 3]}, r"input_size must be \[H, W\], got \[1, 2, 3\]"),
+        ({"inputs": ["image"]}, r"every inputs entry must be an object, got 'image'"),
+        ({"outputs": [{"name": "x", "role": "xyz", "shape": [1]}]},
+         r"outputs entry .* lacks key 'dtype'"),
+        ({"inputs": [{"role": "image", "shape": [1], "dtype": "float32"}]},
+         r"inputs entry .* lacks key 'name'"),
+        ({"inputs": [_spec("a", "logits", [1])]},
+         r"inputs role 'logits' is not one of \['image', 'scoremap', 'hand_side'\]"),
+        ({"outputs": [_spec("a", "image", [1])]},
+         r"outputs role 'image' is not one of \['logits', 'scoremap', 'xyz'"),
+        ({"inputs": [_spec("q", "image", [1], "int8", {"scale": 0.1})]},
+         r"inputs 'q' quantization must be \{\"scale\": float, \"zero_point\": int\} or null, "
+         r"got \{'scale': 0\.1\}"),
+        ({"inputs": [_spec("q", "image", [1], "int8", {"scale": "x", "zero_point": 0})]},
+         r"inputs 'q' quantization must be"),
+        ({"inputs": [_spec("q", "image", [1], "int8", [0.1, 0])]},
+         r"inputs 'q' quantization must be"),
+    ],
+)  # fmt: skip
+def test_schema_errors_name_the_file_the_key_and_the_allowed_values(tmp_path, change, match):
+    path = _write(tmp_path, _raw(**change))
+    with pytest.raises(sc.SidecarError, match=r"case\.json: " + match) as err:
+        sc.load_sidecar(path)
+    assert isinstance(err.value, ValueError)
+
+
+@pytest.mark.parametrize("missing", ["format", "model_sha256", "output_stride", "normalization"])
+def test_missing_keys_are_listed(tmp_path, missing):
+    raw = _raw()
+    del raw[missing]
+    with pytest.raises(sc.SidecarError, match=rf"missing keys \['{missing}'\] "
+                                              r"\(schema hand3d_tf\.tflite/1\)"):  # fmt: skip
+        sc.load_sidecar(_write(tmp_path, raw))
+    raw = {"format": "hand3d_tf.tflite/1"}
+    with pytest.raises(sc.SidecarError) as err:
+        sc.load_sidecar(_write(tmp_path, raw))
+    assert str(sc.REQUIRED_KEYS[1:]).replace("(", "[").replace(")", "]") in str(err.value)
+
+
+def test_unreadable_json_names_the_file(tmp_path):
+    with pytest.raises(sc.SidecarError, match=r"case\.json: cannot read the sidecar JSON"):
+        sc.load_sidecar(_write(tmp_path, "{not json"))
+    with pytest.raises(sc.SidecarError, match=r"nothing\.json: cannot read the sidecar JSON"):
+        sc.load_sidecar(tmp_path / "nothing.json")
+
+
+def test_sidecar_path_and_sha256(tmp_path):
+    assert sc.sidecar_path(pathlib.Path("export/posenet_int8.tflite")) == pathlib.Path(
+        "export/posenet_int8.json"
+    )
+    big = tmp_path / "big.bin"
+    data = np.random.default_rng(0).bytes(3 * (1 << 20) + 17)  # several read blocks
+    big.write_bytes(data)
+    assert sc.sha256_of(big) == hashlib.sha256(data).hexdigest()
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    assert sc.sha256_of(empty) == hashlib.sha256(b"").hexdigest()
+
+
+def test_verify_file_accepts_its_model_and_names_each_mismatch(files, tmp_path):
+    car_path, model = files
+    car = sc.load_sidecar(car_path)
+    sc.verify_file(car, model)
+    sc.verify_file(car, str(model))  # a str path works too
+    renamed = tmp_path / "other.tflite"
+    renamed.write_bytes(MODEL_BYTES)
+    with pytest.raises(sc.SidecarError, match=r"lifting_int8_io\.json: model_file is "
+                                              r"'lifting_int8_io\.tflite' but it sits beside "
+                                              r"'other\.tflite'"):  # fmt: skip
+        sc.verify_file(car, renamed)
+    model.write_bytes(MODEL_BYTES + b"!")
+    with pytest.raises(sc.SidecarError, match=rf"model_bytes {len(MODEL_BYTES)} != "
+                                              rf"{len(MODEL_BYTES) + 1} bytes of "):  # fmt: skip
+        sc.verify_file(car, model)
+    tampered = bytearray(MODEL_BYTES)
+    tampered[0] ^= 1
+    model.write_bytes(bytes(tampered))
+    digest = hashlib.sha256(bytes(tampered)).hexdigest()
+    with pytest.raises(sc.SidecarError) as err:
+        sc.verify_file(car, model)
+    assert str(err.value) == (
+        f"{car_path}: model_sha256 {car.model_sha256[:12]}... does not match {model} "
+        f"({digest[:12]}...): the model was re-exported without its sidecar"
+    )
+
+
+def _details(*specs) -> list[dict]:
+    """Interpreter-style tensor details: numpy dtype classes, numpy int32 shapes."""
+    return [{"name": name, "index": i, "shape": np.array(shape, np.int32), "dtype": dtype}
+            for i, (name, shape, dtype) in enumerate(specs)]  # fmt: skip
+
+
+def test_verify_tensors_maps_sidecar_order_to_interpreter_positions(files):
+    car = sc.load_sidecar(files[0])
+    inputs = _details(("serving_hand_side:0", [1, 2], np.float32),
+                      ("serving_scoremap:0", [1, 32, 32, 21], np.int8))  # fmt: skip
+    assert sc.verify_tensors(car, "inputs", inputs) == [1, 0]
+    outputs = _details(("Identity_1:0", [1, 3, 3], np.float32), ("extra:0", [5], np.float32),
+                       ("Identity:0", [1, 21, 3], np.float32))  # fmt: skip
+    assert sc.verify_tensors(car, "outputs", outputs) == [2, 0]
+    # dtype given as a string (some runtimes) is compared as is.
+    as_text = [dict(d, dtype="float32" if d["dtype"] is np.float32 else "int8") for d in inputs]
+    assert sc.verify_tensors(car, "inputs", as_text) == [1, 0]
+
+
+def test_verify_tensors_names_missing_tensors_and_shape_or_dtype_changes(files):
+    car = sc.load_sidecar(files[0])
+    good = [("serving_scoremap:0", [1, 32, 32, 21], np.int8),
+            ("serving_hand_side:0", [1, 2], np.float32)]  # fmt: skip
+    with pytest.raises(sc.SidecarError) as err:
+        sc.verify_tensors(car, "inputs", _details(good[0], ("hand:0", [1, 2], np.float32)))
+    assert str(err.value) == (
+        f"{files[0]}: inputs tensor 'serving_hand_side:0' is not in the model; "
+        "the model has ['hand:0', 'serving_scoremap:0']"
+    )
+    with pytest.raises(sc.SidecarError) as err:
+        sc.verify_tensors(car, "inputs", _details(("serving_scoremap:0", [1, 16, 16, 21],
+                                                   np.int8), good[1]))  # fmt: skip
+    assert str(err.value) == (
+        f"{files[0]}: inputs 'serving_scoremap:0' is [1, 32, 32, 21] int8 in the sidecar but "
+        "[1, 16, 16, 21] int8 in the model"
+    )
+    with pytest.raises(
+        sc.SidecarError,
+        match=r"'serving_scoremap:0' is \[1, 32, 32, 21\] int8 "
+        r"in the sidecar but \[1, 32, 32, 21\] float32",
+    ):
+        sc.verify_tensors(car, "inputs", _details(("serving_scoremap:0", [1, 32, 32, 21],
+                                                   np.float32), good[1]))  # fmt: skip
+    with pytest.raises(sc.SidecarError, match=r"outputs tensor 'Identity:0' is not in the model"):
+        sc.verify_tensors(car, "outputs", _details(*good))
