@@ -129,7 +129,8 @@ def main(argv):
         raise UserError(f"unexpected arguments: {argv[1:]}")
     dataset = _choice("dataset", FLAGS.dataset, ei.DATASETS)
     root = _choice("root", FLAGS.root, kp.ROOTS)
-    check_output_dir(FLAGS.output_dir)
+    # given(): in one process with other CLIs, another definition may own the default.
+    output_dir = check_output_dir(given("output_dir", "eval_results"))
     if FLAGS.predictions:
         with user_errors(FileNotFoundError, ValueError, prefix="--predictions: "):
             data = pr.load_predictions(FLAGS.predictions)
@@ -137,7 +138,7 @@ def main(argv):
         name = FLAGS.name or pathlib.Path(FLAGS.predictions).stem
         meta = {"dataset": dataset, "root": root, "predictions": str(FLAGS.predictions)}
         stb = dataset == "stb" and data["kind"] != "2d"
-        pr.write_report(summary, data["kind"], name, FLAGS.output_dir, meta, "stb" if stb else None)
+        pr.write_report(summary, data["kind"], name, output_dir, meta, "stb" if stb else None)
         return 0
     if FLAGS.protocol is None:
         raise UserError(f"give --predictions=FILE.npz or --protocol (one of {pr.PROTOCOLS})")
@@ -148,10 +149,10 @@ def main(argv):
     suffix = "_baseline" if predictor == "baseline" else ""
     name = FLAGS.name or f"{protocol}_{dataset}{suffix}"
     if protocol == pr.SEGMENTATION:
-        pr.write_segmentation_report(summary, name, FLAGS.output_dir, meta)
+        pr.write_segmentation_report(summary, name, output_dir, meta)
         return 0
     reference = "stb" if (protocol == pr.FULL3D and dataset == "stb") else None
-    pr.write_report(summary, pr.KIND[protocol], name, FLAGS.output_dir, meta, reference)
+    pr.write_report(summary, pr.KIND[protocol], name, output_dir, meta, reference)
     return 0
 
 
