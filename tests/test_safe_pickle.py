@@ -14,6 +14,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -238,3 +239,53 @@ def test_broken_files_are_value_errors_naming_the_file(tmp_path):
         safe_pickle.load(stream)
     with pytest.raises(FileNotFoundError):
         safe_pickle.load(tmp_path / "missing.pickle")
+
+
+def test_errors_name_a_file_object_by_its_name_and_the_error_type(tmp_path):
+    path = tmp_path / "cut.pickle"
+    path.write_bytes(pickle.dumps({"a": 1}, 2)[:-3])
+    with open(path, "rb") as f, pytest.raises(ValueError) as err:
+        safe_pickle.load(f, what="weights file")
+    assert str(err.value).startswith(f"weights file '{path}' is not a complete pickle (")
+    assert "(UnpicklingError: " in str(err.value) or "(EOFError: " in str(err.value)
+    with pytest.raises(ValueError, match=r"^file <BytesIO> is not a complete pickle \(EOFError: "):
+        safe_pickle.load(io.BytesIO(b""))
+    # Allowed globals called with bad arguments raise other types: still a ValueError.
+    bad_call = b"cnumpy\ndtype\n(I1\ntR."  # numpy.dtype(1)
+    with pytest.raises(ValueError, match=r"^file <BytesIO> could not be unpickled \(TypeError: "):
+        safe_pickle.load(io.BytesIO(bad_call))
+
+
+def test_refusal_message_lists_the_allowed_globals_exactly():
+    with pytest.raises(safe_pickle.UnsafePickleError) as err:
+        safe_pickle.load(io.BytesIO(b"cos\nsystem\n."))
+    allowed = ", ".join(sorted(f"{m}.{n}" for m, n in EXPECTED_ALLOWED))
+    assert str(err.value) == (
+        "file <BytesIO>: refused to load global 'os.system' (not executed); "
+        f"a data pickle may only reference: {allowed}"
+    )
+
+
+def test_python2_byte_strings_are_read_as_latin1():
+    # A Python-2 str (SHORT_BINSTRING) holding bytes >= 0x80, as in Python-2 array data:
+    # latin-1 maps each byte to one code point (ASCII, Python 3's default, would fail).
+    data = b"\x80\x02}q\x00U\x01kq\x01U\x03\xff\x80\x01q\x02s."
+    assert safe_pickle.load(io.BytesIO(data)) == {"k": "\xff\x80\x01"}
+
+
+def test_numpy_1_module_names_resolve_without_numpy_core(monkeypatch):
+    # NumPy < 1.26 has no numpy._core: the numpy.core names must then be used.
+    import importlib
+
+    real = importlib.import_module
+
+    def without_core(name, *args):
+        if name.startswith("numpy._core"):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_core)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # NumPy 2 warns on numpy.core
+        got = safe_pickle._resolve("numpy._core.multiarray", "_reconstruct")
+    assert got is np.ndarray.__reduce__(np.zeros(1))[0]
