@@ -145,7 +145,7 @@ def _keras(net: str, model, inputs: dict) -> dict:
 # qat 20.75 (16 layers), int16x8 30.3; lifting int8 / int8_io / qat 3.83 (xyz), int16x8
 # 1.11; posenet int8_io 1.50. Each bound is the measurement plus ~15-35 % for other CPUs'
 # float kernels in the Keras reference and the calibration. int16x8 on HandSegNet is worse
-# than int8: see README, export section (plain conv stacks do not show it; check real
+# than int8: see docs/limitations.md, Export (plain conv stacks do not show it; check real
 # weights with --report).
 FLOAT_RTOL = {"fp32": 1e-4, "fp16": 1e-2, "dynamic": 5e-2}
 INT_STEPS = {

@@ -10,11 +10,11 @@ What the reader does (as the original's STB conversion, docs/original.md §8.4):
   then the right view; right-view xyz = left-view xyz with x - 120.054 mm (the baseline);
   intrinsics fx = fy = 822.79041, cx = 318.47345, cy = 250.31296 for both views.
 - camera "SK" (RealSense colour; **not used by the original**): colour intrinsics and the
-  depth -> colour extrinsics are taken from the STB dataset's own README
-  (github.com/zhjwustc/icip17_stereo_hand_pose_dataset): fx 607.92271, fy 607.88192,
+  depth -> colour extrinsics are the calibration published with the STB dataset
+  (restated in docs/data.md, STB SK camera): fx 607.92271, fy 607.88192,
   cx 314.78337, cy 236.42484; the labels are taken to be in the depth camera frame and moved
   to the colour frame with X_colour = R^-1 (X - T), R = Rodrigues([0.00531, -0.01196,
-  0.00301]), T = [-24.0381, -0.4563, -1.2326] mm, as in that README's positionCalc script.
+  0.00301]), T = [-24.0381, -0.4563, -1.2326] mm, as the dataset's own conversion script does.
   Unverified against images here (no STB data on this machine).
 - STB -> RHD keypoint order (``keypoints.STB_TO_RHD``), mm -> m, keypoint 0 stays the palm
   centre, all keypoints visible, hand side always left, uv = perspective projection with K.
@@ -36,8 +36,8 @@ BB_BASELINE_MM = 120.054  # docs/original.md §8.4
 SK_COLOR_K = np.array(
     [[607.92271, 0.0, 314.78337], [0.0, 607.88192, 236.42484], [0.0, 0.0, 1.0]], np.float32
 )
-SK_ROT_VEC = (0.00531, -0.01196, 0.00301)  # STB README, depth <- colour rotation
-SK_TRANS_MM = (-24.0381, -0.4563, -1.2326)  # STB README, depth <- colour translation
+SK_ROT_VEC = (0.00531, -0.01196, 0.00301)  # STB calibration, depth <- colour rotation
+SK_TRANS_MM = (-24.0381, -0.4563, -1.2326)  # STB calibration, depth <- colour translation
 
 
 def project(xyz: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -47,7 +47,7 @@ def project(xyz: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 
 def _sk_depth_to_colour(xyz_mm: np.ndarray) -> np.ndarray:
-    """X_colour = R^-1 (X_depth - T) for [..., 3] row vectors (STB README)."""
+    """X_colour = R^-1 (X_depth - T) for [..., 3] row vectors (STB calibration, docs/data.md)."""
     import cv2
 
     rot, _ = cv2.Rodrigues(np.array(SK_ROT_VEC, np.float64))

@@ -47,7 +47,7 @@ class ExportConfig:
       output_dir: where ``<net>_<mode>.tflite/.json`` go.
       input_size: HandSegNet frame (H, W); PoseNet/lifting have fixed inputs.
       handsegnet_output_stride: 1 = logits at the input size (legacy resize in the
-        model, the default: measured faster, README, export section); 8 = stride-8 logits.
+        model, the default: measured faster, docs/export.md); 8 = stride-8 logits.
       calibration_data: RHD-layout dir or eval.npz; None renders a synthetic split.
       num_calibration / calibration_split: samples and split read for calibration.
       qat_steps / qat_learning_rate / qat_batch_size: the qat mode's fine-tuning.
