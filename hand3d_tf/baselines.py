@@ -11,8 +11,8 @@ sample's ground truth) and predicts the same thing for every sample:
 | pose2d_full | "image-centre crop": the mean crop pose back-projected from a crop centred on the image centre | mean ground-truth crop scale |
 | lifting3d, full3d | "mean pose": the same normalised xyz | mean palm-relative, bone-normalised camera-frame xyz |
 
-The ground-truth crop, hand choice and normalisation follow the evaluation readers (facts
-§8.3 steps 1-7, no noise): uv truncated, wrist replaced by the palm, hand = the one with
+The ground-truth crop, hand choice and normalisation follow the evaluation readers
+(docs/original.md §8.3 steps 1-7, no noise): uv truncated, wrist replaced by the palm, hand = the one with
 strictly more mask pixels (ties: right). NumPy and OpenCV only; nothing is cached on disk.
 """
 
