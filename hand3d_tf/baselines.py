@@ -12,8 +12,9 @@ sample's ground truth) and predicts the same thing for every sample:
 | lifting3d, full3d | "mean pose": the same normalised xyz | mean palm-relative, bone-normalised camera-frame xyz |
 
 The ground-truth crop, hand choice and normalisation follow the evaluation readers
-(docs/original.md §8.3 steps 1-7, no noise): uv truncated, wrist replaced by the palm, hand = the one with
-strictly more mask pixels (ties: right). NumPy and OpenCV only; nothing is cached on disk.
+(docs/original.md §8.3 steps 1-7, no noise): uv truncated, wrist replaced by the palm,
+hand = the one with strictly more mask pixels (ties: right). NumPy and OpenCV only; nothing
+is cached on disk.
 """
 
 from __future__ import annotations
