@@ -79,9 +79,14 @@ def evaluate_run(run_dir: str, history: dict, max_samples: int | None = 200) -> 
                 continue
             initialize(model, config.net, config.init_weights)
         else:
-            tf.train.Checkpoint(model=model).restore(
-                ckpt.checkpoint_prefix(folder)
-            ).expect_partial()
+            try:
+                tf.train.Checkpoint(model=model).restore(
+                    ckpt.checkpoint_prefix(folder)
+                ).expect_partial()
+            except tf.errors.NotFoundError:
+                # The running trainer rotated it away since it was listed.
+                print(f"{run_dir} step {step}: checkpoint removed meanwhile, skipped", flush=True)
+                continue
         result = evaluate_and_write(config, model, data.evaluation(), chief=False)
         points[str(step)] = _measure(config, result)
         print(f"{run_dir} step {step}: {entry['measure']} {points[str(step)]:.4f}", flush=True)
