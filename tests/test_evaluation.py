@@ -275,3 +275,136 @@ def test_cli_predictions_2d_and_3d_normed(ref, camera_hands, tmp_path):
 def test_cli_errors(argv, match):
     with pytest.raises(app.UsageError, match=match):
         _run_cli(argv)
+
+
+def _summary_of(errors_by_keypoint: dict, n: int = 3, lo=0.0, hi=10.0, steps=3):
+    """A summary of 1-D errors: keypoint k of sample i has error errors[k][i] (None: hidden)."""
+    gt = np.zeros((n, 21, 2))
+    pred = np.zeros((n, 21, 2))
+    vis = np.zeros((n, 21), bool)
+    for k, errors in errors_by_keypoint.items():
+        for i, e in enumerate(errors):
+            if e is not None:
+                pred[i, k, 0], vis[i, k] = e, True
+    e = ev.KeypointEvaluator()
+    e.feed(gt, vis, pred)
+    return e.summary(lo, hi, steps)
+
+
+def test_keypoints_never_or_once_visible():
+    # Keypoint 4 (in the middle) is never visible, keypoint 7 once: both handled per keypoint.
+    s = _summary_of({0: [1.0, 3.0, 5.0], 7: [None, 8.0, None], 19: [2.0, 2.0, None]})
+    np.testing.assert_array_equal(s.per_keypoint_count[[0, 4, 7, 19]], [3, 0, 1, 2])
+    assert s.per_keypoint_count.dtype == np.int64 and s.per_keypoint_count.sum() == 6
+    np.testing.assert_allclose(s.per_keypoint_mean[[0, 7, 19]], [3.0, 8.0, 2.0])
+    assert np.isnan(s.per_keypoint_mean[4]) and np.isnan(s.per_keypoint_auc[4])
+    assert s.epe_mean == pytest.approx((3.0 + 8.0 + 2.0) / 3)
+    assert s.epe_median == pytest.approx((3.0 + 8.0 + 2.0) / 3)
+    # PCK at (0, 5, 10), inclusive: kp0 (0, 1, 1), kp7 (0, 0, 1), kp19 (0, 1, 1).
+    np.testing.assert_allclose(s.pck_curve, [0.0, 2 / 3, 1.0])
+    assert s.num_samples == 3 and s.num_invalid == 0
+
+
+def test_summary_with_two_thresholds_and_exact_errors():
+    s = _summary_of({3: [1.0, 2.0]}, n=2, lo=0.0, hi=2.0, steps=2)
+    np.testing.assert_array_equal(s.thresholds, [0.0, 2.0])
+    assert s.auc == pytest.approx(0.5) and s.auc_between(0) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"^no samples were fed to the evaluator$"):
+        ev.KeypointEvaluator().summary(0, 1, 2)
+    hidden = ev.KeypointEvaluator()
+    hidden.feed(np.zeros((1, 21, 2)), np.zeros((1, 21)), np.zeros((1, 21, 2)))
+    with pytest.raises(ValueError, match=r"^no keypoint was visible in any of the 1 samples$"):
+        hidden.summary(0, 1, 2)
+
+
+def test_auc_between_a_sub_range():
+    s = _summary_of({0: [0.5, 1.5, 2.5, 9.0]}, n=4, lo=0.0, hi=4.0, steps=5)
+    # PCK at 0..4: 0, .25, .5, .75, .75
+    np.testing.assert_allclose(s.pck_curve, [0.0, 0.25, 0.5, 0.75, 0.75])
+    assert s.auc_between(1, 3) == pytest.approx(0.375)  # mean of .25 and .5
+    assert s.auc_between(3) == pytest.approx(0.75)
+    assert s.auc_between(0, 2) == pytest.approx(0.125)
+    with pytest.raises(ValueError, match=r"^sub-range \[4:None\] of 5 thresholds must hold at "
+                                         r"least 2 thresholds$"):  # fmt: skip
+        s.auc_between(4)
+
+
+def test_to_dict_holds_every_field_as_json_values(ref):
+    e = ev.KeypointEvaluator()
+    e.feed(ref["eval2d_gt"], ref["eval2d_vis"], ref["eval2d_pred"])
+    s = e.summary(*ev.PRESET_2D)
+    d = s.to_dict()
+    assert list(d) == [f.name for f in dataclasses.fields(ev.EvalSummary)]
+    for field in dataclasses.fields(ev.EvalSummary):
+        value = np.asarray(getattr(s, field.name), np.float64)
+        got = np.asarray([np.nan if v is None else v for v in np.ravel(d[field.name])])
+        np.testing.assert_array_equal(got, value.ravel(), err_msg=field.name)
+    assert d["per_keypoint_mean"][20] is None and type(d["num_samples"]) is int
+    assert all(type(c) is int for c in d["per_keypoint_count"])
+    json.dumps(d, allow_nan=False)
+
+
+def test_pck_auc_checks_its_arguments():
+    assert ev.pck_auc([0, 1], [1, 1]) == 1.0
+    assert ev.pck_auc([0, 2, 4], [0, 1, 1]) == pytest.approx(0.75)
+    message = r"^thresholds and pck must be 1-D of equal length >= 2; received "
+    with pytest.raises(ValueError, match=message + r"\(3,\), \(2,\)$"):
+        ev.pck_auc([0, 1, 2], [0, 1])
+    with pytest.raises(ValueError, match=message + r"\(1, 2\), \(1, 2\)$"):
+        ev.pck_auc([[0, 1]], [[0, 1]])
+    with pytest.raises(ValueError, match=message + r"\(1,\), \(1,\)$"):
+        ev.pck_auc([0], [1])
+
+
+def test_feed_messages_and_invisible_non_finite_ground_truth():
+    e = ev.KeypointEvaluator()
+    gt = np.zeros((2, 21, 3))
+    vis = np.ones((2, 21), bool)
+    gt[0, 5] = np.nan
+    vis[0, 5] = False  # hidden: its ground truth may be anything
+    e.feed(gt, vis, np.zeros((2, 21, 3)))
+    gt[1, 3, 2] = np.inf  # the one visible non-finite entry
+    with pytest.raises(ValueError, match=r"^ground truth is not finite at visible keypoint 3 "
+                                         r"of sample 1$"):  # fmt: skip
+        e.feed(gt, vis, np.zeros((2, 21, 3)))
+    with pytest.raises(ValueError, match=r"^vis shape \(3, 21\) does not match gt \(2, 21, 3\) "
+                                         r"\(expected \(2, 21\)\)$"):  # fmt: skip
+        e.feed(np.zeros((2, 21, 3)), np.ones((3, 21)), np.zeros((2, 21, 3)))
+
+
+def test_set_root_checks_names_and_returns_copies():
+    points = np.arange(2 * 21 * 2).reshape(2, 21, 2)  # integers
+    vis = np.ones((2, 21), np.int64)
+    out, v = ev.set_root(points, vis, "palm", "palm")
+    assert out.dtype == np.float64 and v.dtype == bool
+    np.testing.assert_array_equal(out, points) and np.testing.assert_array_equal(v, vis)
+    floats, bools = points.astype(np.float64), vis.astype(bool)
+    out, v = ev.set_root(floats, bools, "wrist", "wrist")
+    out[:], v[:] = -1.0, False
+    assert floats.min() == 0 and bools.all()  # copies, not views
+    with pytest.raises(ValueError, match=r"^root must be one of \('wrist', 'palm'\); "
+                                         r"received 'thumb'$"):  # fmt: skip
+        ev.set_root(points, vis, "thumb", "palm")
+    with pytest.raises(ValueError, match=r"^gt_index0 must be one of .* received 'elbow'$"):
+        ev.set_root(points, vis, "palm", "elbow")
+    with pytest.raises(ValueError) as err:
+        ev.set_root(points, vis, "wrist", "palm")
+    assert str(err.value) == (
+        "root='wrist' needs ground truth whose keypoint 0 is the wrist; received "
+        "gt_index0='palm' (the wrist cannot be recovered from the palm)"
+    )
+
+
+def test_evaluate_3d_defaults_and_shape_checks(camera_hands):
+    normed, _ = geometry.normalize(ev.set_root(camera_hands, np.ones((8, 21)), "palm", "wrist")[0])
+    vis = np.ones((8, 21), bool)
+    default = ev.evaluate_3d(camera_hands, vis, normed)
+    explicit = ev.evaluate_3d(camera_hands, vis, normed, root="palm", gt_index0="wrist")
+    assert default.to_dict() == explicit.to_dict() and default.epe_mean < 1e-12
+    gt_rel, _, pred = ev.align_3d(camera_hands, vis, normed)  # the same defaults
+    np.testing.assert_allclose(pred, gt_rel, atol=1e-12)
+    message = r"^gt_xyz and pred_xyz_normed must both be \[B, 21, 3\]; received "
+    with pytest.raises(ValueError, match=message + r"\(8, 21, 3\), \(8, 21, 2\)$"):
+        ev.align_3d(camera_hands, vis, normed[..., :2])
+    with pytest.raises(ValueError, match=message + r"\(8, 21, 2\), \(8, 21, 2\)$"):
+        ev.align_3d(camera_hands[..., :2], vis, normed[..., :2])

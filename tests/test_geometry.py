@@ -142,3 +142,104 @@ def test_normalize_round_trip(hands):
 def test_bad_shapes_raise(call):
     with pytest.raises(ValueError):
         call()
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: g.canonical_frame(np.zeros((4, 20, 3))),
+         r"^xyz must have shape \[21, 3\] or \[B, 21, 3\]; received \(4, 20, 3\)$"),
+        (lambda: g.normalize(np.zeros((21, 2))), r"^xyz must have shape .* received \(21, 2\)$"),
+        (lambda: g.bone_length(np.zeros(21)), r"^xyz must have shape .* received \(21,\)$"),
+        (lambda: g.bone_relative(np.zeros((1, 21, 4))), r"^xyz must have shape"),
+        (lambda: g.bone_relative_inverse(np.zeros((21, 2))), r"^local must have shape"),
+        (lambda: g.denormalize(np.zeros((2, 3)), 1.0), r"^xyz_normed must have shape"),
+        (lambda: g.flip_right_hand(np.zeros((3,)), True), r"^xyz_canonical must have shape"),
+        (lambda: g.lift_to_xyz(np.zeros((2, 3)), np.zeros(3), False),
+         r"^xyz_canonical must have shape"),
+        (lambda: g.normalize(np.zeros((21, 3)), root=21),
+         r"^root must be a keypoint index in \[0, 20\]; received 21$"),
+        (lambda: g.normalize(np.zeros((21, 3)), root=-1), r"received -1$"),
+        (lambda: g.rotation_from_axis_angle(np.zeros((2, 4))),
+         r"^u must have shape \[3\] or \[B, 3\]; received \(2, 4\)$"),
+        (lambda: g.rotation_from_axis_angle(np.zeros((1, 2, 3))), r"received \(1, 2, 3\)$"),
+        (lambda: g.lift_to_xyz(np.zeros((2, 21, 3)), np.zeros((2, 2, 3)), False),
+         r"^u_or_rot must be axis-angle \[B, 3\] or a matrix \[B, 3, 3\]; "
+         r"received \(2, 2, 3\)$"),
+        (lambda: g.lift_to_xyz(np.zeros((2, 21, 3)), np.zeros((3, 3, 3)), False),
+         r"^batch of u_or_rot \(3\) does not match xyz_canonical \(2\)$"),
+    ],
+)  # fmt: skip
+def test_errors_name_the_argument_and_the_shape(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_single_hands_give_single_results(hands):
+    one = hands[3] + np.array([0.1, 0.0, 0.5])
+    normed, scale = g.normalize(one)
+    normed_b, scale_b = g.normalize(one[None])
+    assert normed.shape == (21, 3) and np.ndim(scale) == 0 and scale == scale_b[0]
+    np.testing.assert_array_equal(normed, normed_b[0])
+    assert np.ndim(g.bone_length(one)) == 0 and g.bone_length(one) == scale
+    for func in (lambda x: g.canonical_frame(x)[0], g.bone_relative, g.bone_relative_inverse,
+                 lambda x: g.denormalize(x, 2.0, np.ones(3)),
+                 lambda x: g.flip_right_hand(x, True),
+                 lambda x: g.lift_to_xyz(x, np.array([0.1, 0.2, 0.3]), True)):  # fmt: skip
+        single, batch = func(normed), func(normed[None])
+        assert single.shape == (21, 3) and batch.shape == (1, 21, 3)
+        np.testing.assert_array_equal(single, batch[0])
+    assert g.rotation_from_axis_angle(np.array([0.1, 0.2, 0.3])).shape == (3, 3)
+
+
+def test_inputs_of_other_dtypes_are_computed_in_float64(hands):
+    x32 = (hands[:4] + np.array([0.1, 0.2, 0.6])).astype(np.float32)
+    x64 = x32.astype(np.float64)
+    for func in (lambda x: g.normalize(x)[0], lambda x: g.canonical_frame(x)[0],
+                 g.bone_relative, lambda x: g.denormalize(x, np.float32(0.3), x[:, 0]),
+                 lambda x: g.flip_right_hand(x, [True, False, True, False]),
+                 lambda x: g.lift_to_xyz(x, x[:, 1], False)):  # fmt: skip
+        got, want = func(x32), func(x64)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, want)
+    u32 = np.array([[0.3, -0.2, 0.1]], np.float32)
+    np.testing.assert_array_equal(
+        g.rotation_from_axis_angle(u32), g.rotation_from_axis_angle(u32.astype(np.float64))
+    )
+    ints = np.arange(-3, 3)
+    np.testing.assert_array_equal(g.atan2_guarded(ints, ints[::-1]),
+                                  g.atan2_guarded(ints.astype(float), ints[::-1].astype(float)))  # fmt: skip
+
+
+def test_atan2_guarded_quadrants_and_the_guard():
+    y = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 2.0, -2.0, 0.5])
+    x = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, -0.5, -0.5, 3.0])
+    np.testing.assert_allclose(g.atan2_guarded(y, x), np.arctan2(y, x), rtol=1e-7, atol=1e-7)
+    assert g.atan2_guarded(0.0, -1.0) == pytest.approx(np.pi)  # y = 0 on the left: +pi
+    # At x = 0 the guard (+1e-8) decides: the right half plane.
+    assert g.atan2_guarded(0.0, 0.0) == 0.0
+    assert g.atan2_guarded(1.0, 0.0) == pytest.approx(np.pi / 2)
+    assert g.atan2_guarded(-1.0, 0.0) == pytest.approx(-np.pi / 2)
+    # x = -1e-8 exactly: the guarded denominator is 0, still the right half plane.
+    assert g.atan2_guarded(1.0, -g.ATAN2_GUARD) == pytest.approx(np.pi / 2)
+    assert g.atan2_guarded(1.0, -2 * g.ATAN2_GUARD) == pytest.approx(np.pi / 2, abs=1e-7)
+    assert g.atan2_guarded(1.0, -2 * g.ATAN2_GUARD) > np.pi / 2
+
+
+def test_bone_relative_round_trip_with_the_root_away_from_the_origin(hands):
+    moved = hands[:8] + np.array([0.3, -0.2, 0.7])
+    np.testing.assert_allclose(g.bone_relative_inverse(g.bone_relative(moved)), moved,
+                               atol=1e-9)  # fmt: skip
+
+
+def test_rotation_batch_of_one_is_broadcast_and_flags_accept_columns(hands):
+    canonical = hands[:3]
+    u = np.array([[0.2, -0.4, 0.1]])
+    rot = g.rotation_from_axis_angle(u)
+    got = g.lift_to_xyz(canonical, u, is_right=np.array([[0], [1], [1]]))  # [B, 1] ints
+    want = g.flip_right_hand(canonical, [False, True, True]) @ rot[0]
+    np.testing.assert_allclose(got, want, atol=1e-15)
+    np.testing.assert_array_equal(g.lift_to_xyz(canonical, rot, [False, True, True]), got)
+    # Scales of shape [B, 1] (a column, as the original's crop scale) work too.
+    np.testing.assert_array_equal(g.denormalize(canonical, np.array([[2.0], [3.0], [4.0]])),
+                                  canonical * np.array([2.0, 3.0, 4.0])[:, None, None])  # fmt: skip

@@ -502,3 +502,121 @@ def test_bench_glue_times_every_stage_and_prints_a_markdown_row(capsys):
     times = [float(c) for c in cells[4:]]
     assert len(times) == len(bench_glue.STAGES) + 1 and all(t > 0 for t in times)
     assert times[-1] >= max(times[:-1])  # the total covers every stage
+
+
+# --- checks found by mutation testing (make mutate, docs/development.md) ---------------------
+
+
+def test_blob_with_the_smallest_filter_and_a_single_pass():
+    rng = np.random.default_rng(17)
+    # filter 2 (the smallest allowed): radius 1; (12, 15) with filter 21: exactly one pass.
+    for case, (hw, filter_size) in enumerate([((12, 15), 21), ((20, 26), 2), ((9, 7), 2)] * 8):
+        logits = np.concatenate([_random_logits(rng, (case + i) % 4, hw) for i in range(2)])
+        got = glue.single_hand_blob(logits, filter_size)
+        np.testing.assert_array_equal(got, _ref_blob(logits, filter_size), err_msg=f"case {case}")
+    with pytest.raises(ValueError, match=r"^filter_size must be an integer >= 2; received 1$"):
+        glue.single_hand_blob(np.zeros((1, 4, 4, 2), np.float32), 1)
+
+
+def test_keypoints_fast_path_is_not_taken_where_it_would_be_wrong():
+    # Non-power-of-two factors (120 / 40 = 3) and sizes that are no multiple of the map
+    # (128 / 30): the dense arg-max decides, and the answers equal it.
+    rng = np.random.default_rng(18)
+    for (hw, size), kind in zip([((40, 40), 120), ((16, 16), 48), ((30, 30), 128),
+                                 ((30, 32), 128), ((32, 30), 128)] * 8, range(40)):  # fmt: skip
+        maps = np.concatenate([_tie_heavy_scoremaps(rng, (kind + i) % 8, hw, 3) for i in range(2)])
+        rowcol, scores = glue.keypoints_from_scoremaps(maps, crop_size=size)
+        want_rowcol, want_scores = _ref_keypoints(maps, size)
+        assert rowcol.dtype == np.int64
+        np.testing.assert_array_equal(rowcol, want_rowcol, err_msg=f"{hw} -> {size}")
+        _assert_bitwise(scores, want_scores)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: glue.hand_probability(np.zeros((1, 4, 4, 3))),
+         r"^logits must have 4 dimensions with last dimension 2; received shape \(1, 4, 4, 3\)$"),
+        (lambda: glue.hand_probability(np.zeros((4, 4, 2))),
+         r"^logits must have 4 dimensions with last dimension 2; received shape \(4, 4, 2\)$"),
+        (lambda: glue.detection_mask(np.zeros((1, 4, 4, 3))), r"^logits must have 4 dimensions"),
+        (lambda: glue.single_hand_blob(np.zeros((1, 4, 4, 1))), r"^logits must have 4 dimen"),
+        (lambda: glue.locate_hand(np.zeros((1, 4, 4, 3))), r"^logits must have 4 dimensions"),
+        (lambda: glue.seed_rowcol(np.zeros((4, 4))),
+         r"^p_hand must have 3 dimensions; received shape \(4, 4\)$"),
+        (lambda: glue.mask_box(np.zeros((4, 4))),
+         r"^mask must have 3 dimensions; received shape \(4, 4\)$"),
+        (lambda: glue.crop_and_resize(np.zeros((1, 4, 4)), np.zeros((1, 4))),
+         r"^images must have 4 dimensions; received shape \(1, 4, 4\)$"),
+        (lambda: glue.crop_and_resize(np.zeros((1, 4, 4, 3)), np.zeros((1, 5))),
+         r"^boxes must have 2 dimensions with last dimension 4; received shape \(1, 5\)$"),
+        (lambda: glue.crop_and_resize(np.zeros((2, 4, 4, 3)), np.zeros((3, 4))),
+         r"^need one box per image; received 3 boxes for 2 images$"),
+        (lambda: glue.crop_hand(np.zeros((4, 4, 3)), [[1, 1]], [1.0]),
+         r"^images_normalized must have 4 dimensions; received shape \(4, 4, 3\)$"),
+        (lambda: glue.resize_bilinear_legacy(np.zeros((4, 4, 2)), (8, 8)),
+         r"^maps must have 4 dimensions; received shape \(4, 4, 2\)$"),
+        (lambda: glue.keypoints_from_scoremaps(np.zeros((32, 32, 21))),
+         r"^scoremaps must have 4 dimensions; received shape \(32, 32, 21\)$"),
+    ],
+)  # fmt: skip
+def test_inputs_are_checked_and_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_output_dtypes_and_the_row_extent_of_the_box():
+    mask = np.zeros((1, 40, 30), bool)
+    mask[0, 3, 10] = mask[0, 30, 12] = True  # taller than wide: size from the rows
+    box = glue.mask_box(mask.astype(np.uint8))
+    assert box.size.tolist() == [27.0] and box.center_rowcol.tolist() == [[16.5, 11.0]]
+    assert box.size.dtype == box.center_rowcol.dtype == np.float32
+    assert box.box_rowcol.dtype == np.int64 and box.hand_found.dtype == bool
+    assert glue.crop_scale(np.array([100.0, 0.5])).dtype == np.float32
+    rowcol, scores = glue.keypoints_from_scoremaps(np.zeros((1, 30, 40, 2), np.float32), 120)
+    assert rowcol.dtype == np.int64 and scores.dtype == np.float32
+
+
+def test_float64_arguments_are_rounded_to_float32_first():
+    """The original computes in float32: float64 arguments must give the float32 results."""
+    rng = np.random.default_rng(19)
+    center = rng.uniform(30, 60, (3, 2))  # float64, not representable in float32
+    scale = rng.uniform(0.7, 3.3, 3)
+    hw = (70, 90)
+    want = _ref_crop_boxes(center.astype(np.float32), scale.astype(np.float32), hw)
+    _assert_bitwise(glue.crop_boxes(center, scale, hw), want)
+    _assert_bitwise(glue.crop_boxes(center, scale[:, None], hw), want)  # [B, 1] scales
+    np.testing.assert_array_equal(
+        glue.crop_scale(scale * 77), glue.crop_scale(np.float32(scale * 77))
+    )
+    images = rng.uniform(-0.5, 0.5, (3, *hw, 3)).astype(np.float32)
+    boxes = rng.uniform(-0.2, 1.2, (3, 4))
+    _assert_bitwise(glue.crop_and_resize(images, boxes, (33, 17)),
+                    glue.crop_and_resize(images, boxes.astype(np.float32), (33, 17)))  # fmt: skip
+    # A crop of another size uses that size for its box and its samples.
+    crop = glue.crop_hand(images, center, scale, crop_size=64)
+    _assert_bitwise(crop, _ref_crop_and_resize(images, _ref_crop_boxes(center, scale, hw, 64),
+                                               (64, 64)))  # fmt: skip
+    points = rng.uniform(0, 255, (3, 21, 2))
+    image_points = glue.crop_to_image(points, center, scale)
+    c32, s32 = center.astype(np.float32).astype(np.float64), np.float32(scale).astype(np.float64)
+    np.testing.assert_array_equal(image_points, (points - 128) / s32[:, None, None] + c32[:, None])
+    np.testing.assert_array_equal(glue.image_to_crop(image_points, center, scale),
+                                  (image_points - c32[:, None]) * s32[:, None, None] + 128)  # fmt: skip
+    # An odd crop side: the centre is crop_size // 2 (127 for 255), as the original.
+    np.testing.assert_array_equal(glue.crop_to_image(points, center, scale, 255),
+                                  (points - 127) / s32[:, None, None] + c32[:, None])  # fmt: skip
+    np.testing.assert_array_equal(glue.image_to_crop(image_points, center, scale, 255),
+                                  (image_points - c32[:, None]) * s32[:, None, None] + 127)  # fmt: skip
+
+
+def test_softmax_with_non_finite_logits_keeps_the_finite_pixels_exact():
+    rng = np.random.default_rng(20)
+    logits = rng.normal(0, 2, (1, 6, 7, 2)).astype(np.float32)
+    logits[0, 2, 3] = [np.inf, 0.0]  # one non-finite pixel: the plain softmax path
+    with np.errstate(invalid="ignore"):
+        got, want = glue.hand_probability(logits), _ref_hand_probability(logits)
+    finite = np.ones((6, 7), bool)
+    finite[2, 3] = False
+    _assert_bitwise(got[0][finite], want[0][finite])
+    assert 0.05 < got[0][finite].mean() < 0.95

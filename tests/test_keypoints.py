@@ -48,3 +48,33 @@ def test_hand_side_one_hot_rejects_unknown():
     np.testing.assert_array_equal(kp.hand_side_one_hot("left"), [1, 0])
     with pytest.raises(ValueError, match="'up'"):
         kp.hand_side_one_hot("up")
+
+
+def test_hand_side_one_hot_values_and_dtype():
+    for side, want in (("left", [1.0, 0.0]), ("right", [0.0, 1.0])):
+        got = kp.hand_side_one_hot(side)
+        assert got.dtype == np.float32 and got.shape == (2,)
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"must be one of \('left', 'right'\); received 'up'"):
+        kp.hand_side_one_hot("up")
+
+
+def test_palm_visibility_is_wrist_or_middle_mcp():
+    pts = np.arange(4 * 21 * 3, dtype=np.float64).reshape(4, 21, 3)
+    vis = np.zeros((4, 21), np.int64)  # 0/1 integers are accepted
+    vis[0, 0] = 1  # wrist only
+    vis[1, 12] = 1  # middle MCP only
+    vis[2, [0, 12]] = 1  # both
+    before = vis.copy()
+    out, v = kp.wrist_to_palm(pts, vis)
+    assert v.dtype == bool and v[:, 0].tolist() == [True, True, True, False]
+    np.testing.assert_array_equal(v[:, 1:], vis[:, 1:].astype(bool))
+    np.testing.assert_array_equal(out[:, 0], 0.5 * (pts[:, 0] + pts[:, 12]))
+    np.testing.assert_array_equal(out[:, 1:], pts[:, 1:])
+    # Copies: neither input changes, also for boolean visibility (no conversion needed).
+    np.testing.assert_array_equal(vis, before)
+    bool_vis = vis.astype(bool)
+    _, v2 = kp.wrist_to_palm(pts, bool_vis)
+    v2[:] = True
+    assert not bool_vis[3].any()
+    assert kp.wrist_to_palm(pts)[1] is None

@@ -98,7 +98,8 @@ def test_load_parses_every_field(files):
 
 
 def test_numbers_are_converted_from_json_strings_and_floats(tmp_path):
-    raw = _raw(model_bytes="55", output_stride=8.0, input_size=["240", 320.0])
+    raw = _raw(model_bytes="55", output_stride=8.0, input_size=["240", 320.0],
+               normalization={"scale": 0.00392156862745098, "offset": -0.5})  # fmt: skip
     raw["inputs"][0]["shape"] = ["1", 32.0, 32, 21]
     raw["inputs"][0]["quantization"] = {"scale": "0.5", "zero_point": "3"}
     car = sc.load_sidecar(_write(tmp_path, raw))
@@ -106,6 +107,7 @@ def test_numbers_are_converted_from_json_strings_and_floats(tmp_path):
     assert car.inputs[0].shape == (1, 32, 32, 21) and car.inputs[0].scale == 0.5
     assert car.inputs[0].zero_point == 3
     assert type(car.model_file) is str and type(car.inputs[0].name) is str
+    assert car.normalization == {"scale": 0.00392156862745098, "offset": -0.5}
 
 
 def test_several_outputs_with_one_role_return_the_last(tmp_path):
@@ -120,7 +122,7 @@ def test_several_outputs_with_one_role_return_the_last(tmp_path):
     with pytest.raises(sc.SidecarError, match=r"case\.json: no outputs entry with role 'xyz'; "
                                               r"it has \['scoremap'\]"):  # fmt: skip
         car.output("xyz")
-    with pytest.raises(sc.SidecarError, match=r"no inputs entry with role 'scoremap'; "
+    with pytest.raises(sc.SidecarError, match=r"case\.json: no inputs entry with role 'scoremap'; "
                                               r"it has \['image'\]"):  # fmt: skip
         car.input("scoremap")
 
