@@ -166,8 +166,8 @@ def test_bad_shapes_raise(call):
         (lambda: g.lift_to_xyz(np.zeros((2, 21, 3)), np.zeros((2, 2, 3)), False),
          r"^u_or_rot must be axis-angle \[B, 3\] or a matrix \[B, 3, 3\]; "
          r"received \(2, 2, 3\)$"),
-        (lambda: g.lift_to_xyz(np.zeros((2, 21, 3)), np.zeros((3, 3, 3)), False),
-         r"^batch of u_or_rot \(3\) does not match xyz_canonical \(2\)$"),
+        (lambda: g.lift_to_xyz(np.zeros((2, 21, 3)), np.zeros((4, 3, 3)), False),
+         r"^batch of u_or_rot \(4\) does not match xyz_canonical \(2\)$"),
     ],
 )  # fmt: skip
 def test_errors_name_the_argument_and_the_shape(call, message):
@@ -206,6 +206,10 @@ def test_inputs_of_other_dtypes_are_computed_in_float64(hands):
     np.testing.assert_array_equal(
         g.rotation_from_axis_angle(u32), g.rotation_from_axis_angle(u32.astype(np.float64))
     )
+    y32, x32 = np.float32([0.3, -2.0, 1.0]), np.float32([1.0, -0.7, 3.0])
+    got = g.atan2_guarded(y32, x32)  # x + 1e-8 must not be rounded to float32
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, g.atan2_guarded(y32.astype(float), x32.astype(float)))
     ints = np.arange(-3, 3)
     np.testing.assert_array_equal(g.atan2_guarded(ints, ints[::-1]),
                                   g.atan2_guarded(ints.astype(float), ints[::-1].astype(float)))  # fmt: skip

@@ -573,8 +573,9 @@ def test_output_dtypes_and_the_row_extent_of_the_box():
     assert box.size.dtype == box.center_rowcol.dtype == np.float32
     assert box.box_rowcol.dtype == np.int64 and box.hand_found.dtype == bool
     assert glue.crop_scale(np.array([100.0, 0.5])).dtype == np.float32
-    rowcol, scores = glue.keypoints_from_scoremaps(np.zeros((1, 30, 40, 2), np.float32), 120)
-    assert rowcol.dtype == np.int64 and scores.dtype == np.float32
+    for maps, size in ((np.zeros((1, 30, 40, 2)), 120), (np.ones((1, 32, 32, 2)), 256)):
+        rowcol, scores = glue.keypoints_from_scoremaps(maps, size)  # dense, then the fast path
+        assert rowcol.dtype == np.int64 and scores.dtype == np.float32
 
 
 def test_float64_arguments_are_rounded_to_float32_first():
