@@ -48,10 +48,31 @@ def _eval_frames(n: int, seed: int) -> dict:
     }
 
 
+def _glorot_from_numpy(model, seed: int):
+    """Glorot-uniform kernels drawn with NumPy (biases keep their constant init).
+
+    The tolerances below are measured on these nets, so they must not depend on what ran
+    before: tf_keras' own initial values do, even after set_random_seed (the same seed gave
+    HandSegNet int8 errors of 20.75 steps alone and 7.9 after other test files).
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for w in model.get_weights():
+        if w.ndim >= 2:  # conv [kh, kw, in, out] or dense [in, out]
+            receptive = int(np.prod(w.shape[:-2]))
+            limit = np.sqrt(6.0 / (receptive * (w.shape[-2] + w.shape[-1])))
+            w = rng.uniform(-limit, limit, w.shape).astype(w.dtype)
+        values.append(w)
+    model.set_weights(values)
+    return model
+
+
 @pytest.fixture(scope="module")
 def nets():
-    tf.keras.utils.set_random_seed(0)
-    return {net: models.build(net, cfg) for net, cfg in CONFIGS.items()}
+    return {
+        net: _glorot_from_numpy(models.build(net, cfg), seed)
+        for seed, (net, cfg) in enumerate(CONFIGS.items())
+    }
 
 
 @pytest.fixture(scope="module")
@@ -139,21 +160,21 @@ def _keras(net: str, model, inputs: dict) -> dict:
 
 
 # Tolerances against Keras: relative to max|Keras| for the float modes; in int8 output
-# steps ((max - min) / 255 of the Keras output) for the integer modes. The tiny random
-# nets have 1-4 channels per layer, so rounding errors do not average out and grow with
-# depth. Measured (max error in steps, these seeds and inputs): handsegnet int8 / int8_io /
-# qat 20.75 (16 layers), int16x8 30.3; lifting int8 / int8_io / qat 3.83 (xyz), int16x8
-# 1.11; posenet int8_io 1.50. Each bound is the measurement plus ~15-35 % for other CPUs'
-# float kernels in the Keras reference and the calibration. int16x8 on HandSegNet is worse
-# than int8: see docs/limitations.md, Export (plain conv stacks do not show it; check real
-# weights with --report).
+# steps ((max - min) / 255 of the Keras output) for the integer modes. The tiny nets have
+# 1-4 channels per layer, so rounding errors do not average out and grow with depth.
+# Measured on the nets above (max error in steps, the same alone and after other test
+# files): handsegnet int8 / int8_io / qat 27.19 (16 layers), int16x8 51.47; lifting int8 /
+# int8_io / qat 3.58, int16x8 3.79; posenet int8_io 1.96. Each bound is the measurement plus
+# about 10 % for other CPUs' float kernels in the Keras reference and the calibration.
+# int16x8 on HandSegNet is worse than int8: see docs/limitations.md, Export (plain conv
+# stacks do not show it; check real weights with --report).
 FLOAT_RTOL = {"fp32": 1e-4, "fp16": 1e-2, "dynamic": 5e-2}
 INT_STEPS = {
-    ("handsegnet", "int8"): 24, ("handsegnet", "int8_io"): 24, ("handsegnet", "qat"): 24,
-    ("handsegnet", "int16x8"): 36,
-    ("lifting", "int8"): 5, ("lifting", "int8_io"): 5, ("lifting", "qat"): 5,
-    ("lifting", "int16x8"): 1.5,
-    ("posenet", "int8_io"): 2,
+    ("handsegnet", "int8"): 30, ("handsegnet", "int8_io"): 30, ("handsegnet", "qat"): 30,
+    ("handsegnet", "int16x8"): 57,
+    ("lifting", "int8"): 4, ("lifting", "int8_io"): 4, ("lifting", "qat"): 4,
+    ("lifting", "int16x8"): 4.2,
+    ("posenet", "int8_io"): 2.2,
 }  # fmt: skip
 
 
