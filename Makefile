@@ -42,8 +42,8 @@ mutate: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
-	$(VENV)/bin/ruff format --check hand3d_tf benchmarks tests
-	$(VENV)/bin/ruff check hand3d_tf benchmarks tests
+	$(VENV)/bin/ruff format --check hand3d_tf benchmarks tests tools
+	$(VENV)/bin/ruff check hand3d_tf benchmarks tests tools
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache mutants
