@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hand3d_tf import evaluation as ev
 from hand3d_tf import glue
+from hand3d_tf.evaluation import metrics as ev
 
 MAIN_OUTPUT = {"handsegnet": "logits", "posenet": "scoremap", "lifting": "xyz"}
 

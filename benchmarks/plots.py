@@ -9,8 +9,9 @@ from __future__ import annotations
 import pathlib
 
 from benchmarks import report
+from hand3d_tf import constants
 
-NETS = ("handsegnet", "posenet", "lifting", "pipeline")
+PLOTTED = (*constants.NETS, "pipeline")
 STAGE_COLORS = {
     "handsegnet": "#1f77b4",
     "glue_segment": "#ff7f0e",
@@ -40,7 +41,7 @@ def _save(fig, path) -> pathlib.Path:
 def latency_vs_accuracy(result: dict, path) -> pathlib.Path:
     """One panel per net (and the pipeline): median latency (ms, log x) vs its headline
     accuracy, one point per precision and thread count."""
-    points = {net: [] for net in NETS}
+    points = {net: [] for net in PLOTTED}
     for row in result.get("models", []):
         if row.get("status") == "ok" and row.get("net") in points:
             name, value = report.headline(row["net"], row.get("accuracy"))
@@ -49,7 +50,7 @@ def latency_vs_accuracy(result: dict, path) -> pathlib.Path:
         if row.get("status") == "ok":
             name, value = report.headline("pipeline", row.get("accuracy"))
             points["pipeline"].append((row["total_ms"]["median"], value, name, row))
-    used = [n for n in NETS if any(p[1] is not None for p in points[n])]
+    used = [n for n in PLOTTED if any(p[1] is not None for p in points[n])]
     fig = _figure(4.2 * max(1, len(used)), 3.8)
     if not used:
         ax = fig.add_subplot(1, 1, 1)

@@ -11,13 +11,14 @@ TensorFlow-free: json, hashlib and pathlib only.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import pathlib
 from typing import Any
 
+from hand3d_tf.constants import NETS
+from hand3d_tf.files import sha256_file
+
 FORMAT = "hand3d_tf.tflite/1"
-NETS = ("handsegnet", "posenet", "lifting")
 MODES = ("fp32", "fp16", "dynamic", "int8", "int8_io", "int16x8", "qat")
 INPUT_ROLES = ("image", "scoremap", "hand_side")
 OUTPUT_ROLES = ("logits", "scoremap", "xyz", "xyz_canonical", "rotation")
@@ -95,12 +96,7 @@ def sidecar_path(model_path: pathlib.Path) -> pathlib.Path:
     return model_path.with_suffix(".json")
 
 
-def sha256_of(path: pathlib.Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256_of = sha256_file  # the one home: hand3d_tf.files
 
 
 def _tensor_spec(entry: Any, path: pathlib.Path, where: str, allowed_roles) -> TensorSpec:

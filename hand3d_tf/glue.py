@@ -30,7 +30,8 @@ import dataclasses
 import cv2
 import numpy as np
 
-CROP_SIZE = 256  # PoseNet's input side in pixels (docs/original.md §2)
+from hand3d_tf.constants import CROP_SIZE  # PoseNet's input side in pixels
+
 SCOREMAP_SIZE = 32  # PoseNet's score-map side (stride 8, docs/original.md §2)
 BLOB_FILTER_SIZE = 21  # side of the square dilation window (docs/original.md §5 step 2.5)
 BOX_ENLARGE = 1.25  # the blob's box side is enlarged by this factor (docs/original.md §5 step 4)

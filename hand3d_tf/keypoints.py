@@ -14,37 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from hand3d_tf.constants import KEYPOINT_NAMES  # noqa: F401 (re-exported: kp.KEYPOINT_NAMES)
+
 NUM_KEYPOINTS = 21
 
 ROOT_WRIST = "wrist"
 ROOT_PALM = "palm"
 ROOTS = (ROOT_WRIST, ROOT_PALM)
 
-# RHD order (docs/original.md §6). Index 0 is named "root": wrist or palm centre, see module docstring.
-KEYPOINT_NAMES = (
-    "root",
-    "thumb_tip",
-    "thumb_dip",
-    "thumb_pip",
-    "thumb_mcp",
-    "index_tip",
-    "index_dip",
-    "index_pip",
-    "index_mcp",
-    "middle_tip",
-    "middle_dip",
-    "middle_pip",
-    "middle_mcp",
-    "ring_tip",
-    "ring_dip",
-    "ring_pip",
-    "ring_mcp",
-    "little_tip",
-    "little_dip",
-    "little_pip",
-    "little_mcp",
-)
-
+# RHD order (docs/original.md §6); defined in hand3d_tf.constants. Index 0 is named "root":
+# wrist or palm centre, see module docstring.
 FINGER_NAMES = ("thumb", "index", "middle", "ring", "little")
 
 # Keypoint indices of each finger, tip -> base.

@@ -9,7 +9,6 @@ converted file and a released pickle are interchangeable in :func:`assign_weight
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import numpy as np
 
 from hand3d_tf import safe_pickle
 from hand3d_tf.atomic import atomic_write
+from hand3d_tf.files import sha256_file
 
 __all__ = [
     "SCOPES",
@@ -229,14 +229,6 @@ def _paths(path: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
     return p.with_name(p.name + ".npz"), p.with_name(p.name + ".json")
 
 
-def _sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def net_of_keys(keys) -> str | None:
     """The models.NETS name whose scope(s) the keys use, or None when mixed / unknown."""
     scopes = {str(k).split("/", 1)[0] for k in keys}
@@ -290,7 +282,7 @@ def save_weights(
     }
     json.dumps(meta)  # fail on a non-JSON config before writing anything
     atomic_write(npz_path, lambda f: np.savez(f, **arrays))
-    meta["npz_sha256"] = _sha256(npz_path)
+    meta["npz_sha256"] = sha256_file(npz_path)
     atomic_write(json_path, json.dumps(meta, indent=2) + "\n")
     return npz_path, json_path
 
@@ -324,7 +316,7 @@ def read_manifest(path: str | os.PathLike, net: str | None = None) -> dict:
         raise WeightsFileError(
             f"'{json_path}' describes a {meta.get('net')} net, expected {net} (key 'net')"
         )
-    digest = _sha256(npz_path)
+    digest = sha256_file(npz_path)
     if digest != meta.get("npz_sha256"):
         raise WeightsFileError(
             f"'{npz_path}' does not match '{json_path}' (sha256 {digest} != {meta.get('npz_sha256')}); "

@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 from absl import flags
 
-from hand3d_tf import baselines
-from hand3d_tf import evaluation_inputs as ei
-from hand3d_tf import protocols as pr
+from hand3d_tf.evaluation import baselines, predictors, sources
+from hand3d_tf.evaluation import protocols as pr
 
 N_TRAIN, N_EVAL = 6, 4
 WIDTH = 0.125
@@ -44,7 +43,7 @@ def data_dir(tmp_path_factory):
 def replay_samples():
     """Build each tf.data evaluation pipeline once per module and replay its batches (the
     evaluation presets are deterministic; this only saves graph construction time)."""
-    real_kp, real_seg, cache = ei.protocol_samples, ei.segmentation_samples, {}
+    real_kp, real_seg, cache = sources.protocol_samples, sources.segmentation_samples, {}
 
     def keypoints(protocol, dataset, source, root="palm", batch_size=8):
         key = (protocol, source.name, len(source), root, batch_size)
@@ -60,13 +59,13 @@ def replay_samples():
         return iter([dict(b) for b in cache[key]])
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ei, "protocol_samples", keypoints)
-        patch.setattr(ei, "segmentation_samples", segmentation)
+        patch.setattr(sources, "protocol_samples", keypoints)
+        patch.setattr(sources, "segmentation_samples", segmentation)
         yield
 
 
 def _source(data_dir, split):
-    return ei.open_source("synthetic", data_dir, split)
+    return sources.open_source("synthetic", data_dir, split)
 
 
 def _pipeline_batch(data_dir, split):
@@ -209,15 +208,17 @@ def test_segmentation_iou_against_numpy(data_dir, stats):
     shifted = np.roll(gt, 7, axis=2)
     # A disc of radius 150 px surely overlaps the hands (the real one may miss them all).
     big = dataclasses.replace(stats, hand_area_mean=math.pi * 150.0**2)
-    predictors = {
-        "oracle": ei.make_predictor(pr.SEGMENTATION, _pipe(_StandIn(images, gt))),
-        "shifted": ei.make_predictor(pr.SEGMENTATION, _pipe(_StandIn(images, shifted))),
-        "background": ei.make_predictor(pr.SEGMENTATION, _pipe(_StandIn(images, gt & False))),
+    by_name = {
+        "oracle": predictors.make_predictor(pr.SEGMENTATION, _pipe(_StandIn(images, gt))),
+        "shifted": predictors.make_predictor(pr.SEGMENTATION, _pipe(_StandIn(images, shifted))),
+        "background": predictors.make_predictor(
+            pr.SEGMENTATION, _pipe(_StandIn(images, gt & False))
+        ),
         "baseline": baselines.make_predictor(pr.SEGMENTATION, stats),
         "big_disc": baselines.make_predictor(pr.SEGMENTATION, big),
     }
     source = _source(data_dir, "evaluation")
-    out = ei.evaluate_source(pr.SEGMENTATION, "synthetic", source, predictors, batch_size=3)
+    out = sources.evaluate_source(pr.SEGMENTATION, "synthetic", source, by_name, batch_size=3)
     assert out["oracle"]["iou_total"] == 1.0 and out["oracle"]["iou_mean_per_image"] == 1.0
     assert out["background"]["iou_total"] == 0.0 and out["background"]["num_samples"] == N_EVAL
     discs = {"baseline": stats.hand_area_mean, "big_disc": big.hand_area_mean}
@@ -238,7 +239,7 @@ def test_keypoint_baselines_against_numpy(data_dir, stats, eval_batch):
     source = _source(data_dir, "evaluation")
     for protocol, epe in expected.items():
         predictor = {"baseline": baselines.make_predictor(protocol, stats)}
-        summary = ei.evaluate_source(protocol, "synthetic", source, predictor, batch_size=3)
+        summary = sources.evaluate_source(protocol, "synthetic", source, predictor, batch_size=3)
         factor = 1000.0 if pr.KIND[protocol] == "3d" else 1.0
         assert summary["baseline"].epe_mean * factor == pytest.approx(epe, rel=1e-4), protocol
 

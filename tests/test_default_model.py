@@ -6,7 +6,6 @@ bundled example image must still give the stored expected prediction.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pathlib
 import re
@@ -15,15 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
+from hand3d_tf.files import sha256_file
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "weights"
 DEFAULT = WEIGHTS / "default"
 EXPECTED = DEFAULT / "expected_example.json"
-NETS = ("handsegnet", "posenet", "lifting")
-
-
-def _sha256(path: pathlib.Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_model_card_sha256_match_the_files():
@@ -33,7 +29,7 @@ def test_model_card_sha256_match_the_files():
     files = [p for p in files if p.name != EXPECTED.name]
     assert {f"default/{p.name}" for p in files} == set(listed), "card and files disagree"
     for path in files:
-        assert listed[f"default/{path.name}"] == _sha256(path), f"sha256 of {path} changed"
+        assert listed[f"default/{path.name}"] == sha256_file(path), f"sha256 of {path} changed"
 
 
 def test_weights_fit_in_20_megabytes():

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from absl import app, flags
 
-from hand3d_tf import evaluation as ev
-from hand3d_tf import evaluation_inputs as ei
 from hand3d_tf import geometry, safe_pickle
 from hand3d_tf import keypoints as kp
-from hand3d_tf import protocols as pr
 from hand3d_tf.cli import evaluate as cli
+from hand3d_tf.evaluation import metrics as ev
+from hand3d_tf.evaluation import predictors, sources
+from hand3d_tf.evaluation import protocols as pr
 
 N = 4
 WIDTH = 0.125
@@ -72,7 +72,7 @@ def replay_samples():
     The evaluation presets are deterministic, so a replay equals a rebuild; this only saves
     the graph construction (seconds per build on a loaded 2-core machine).
     """
-    real, cache = ei.protocol_samples, {}
+    real, cache = sources.protocol_samples, {}
 
     def cached(protocol, dataset, source, root="palm", batch_size=8):
         key = (protocol, dataset, source.name, len(source), root, batch_size)
@@ -83,7 +83,7 @@ def replay_samples():
         return iter([dict(b) for b in batches]), gt_index0
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ei, "protocol_samples", cached)
+        patch.setattr(sources, "protocol_samples", cached)
         yield
 
 
@@ -146,7 +146,7 @@ def test_cli_runs_each_protocol(protocol, dataset, rhd_dir, stb_bin, weights_dir
     is_3d = pr.KIND[protocol] == "3d"
     assert (r["protocol"], r["dataset"], r["unit"]) == (protocol, dataset, "mm" if is_3d else "px")
     assert r["num_samples"] == N and r["batch_size"] == 3
-    assert r["weights"]["configs"][ei.NETS_NEEDED[protocol][-1]]["width"] == WIDTH
+    assert r["weights"]["configs"][predictors.NETS_NEEDED[protocol][-1]]["width"] == WIDTH
     assert len(r["pck_curve"]) == 20 and r["thresholds"][-1] == pytest.approx(50 if is_3d else 30)
     assert np.isfinite(r["epe_mean"]) and 0 <= r["auc"] <= 1
     if protocol in (pr.LIFTING3D, pr.FULL3D):  # all 21 counted (lifting3d) / STB all visible
@@ -190,7 +190,7 @@ def test_oracle_gives_zero_error_and_shift_gives_its_length(
     results = {}
     for length in (0.0, 5.0):  # 5 px, or 5 mm in metres
         shift = np.array([0.6, 0.8, 0.0]) * length * (1e-3 if is_3d else 1.0)
-        monkeypatch.setattr(ei, "make_predictor", _oracle(protocol, shift))
+        monkeypatch.setattr(predictors, "make_predictor", _oracle(protocol, shift))
         extra = [f"--root={root}", f"--name=shift{length:g}"]
         results[length] = _evaluate(protocol, dataset, data, weights_dir, tmp_path, *extra)
     exact, moved = results[0.0], results[5.0]
@@ -216,8 +216,8 @@ def test_oracle_gives_zero_error_and_shift_gives_its_length(
 def test_pose2d_full_samples_are_the_eval2d_frame(rhd_dir, dataset, root):
     import cv2
 
-    source = ei.open_source(dataset, rhd_dir)
-    samples, gt_index0 = ei.protocol_samples(pr.POSE2D_FULL, dataset, source, root, 3)
+    source = sources.open_source(dataset, rhd_dir)
+    samples, gt_index0 = sources.protocol_samples(pr.POSE2D_FULL, dataset, source, root, 3)
     batches = list(samples)
     assert gt_index0 == root and [len(b[pr.KEY_VIS]) for b in batches] == [3, 1]
     uv, vis = _rhd_ground_truth(rhd_dir, wrist=root == "wrist")
@@ -237,8 +237,8 @@ def test_full3d_stb_samples(stb_bin):
     from hand3d_tf.data.records import read_stb_records
 
     records = read_stb_records(stb_bin)
-    samples, gt_index0 = ei.protocol_samples(
-        pr.FULL3D, "stb", ei.open_source("stb", stb_bin), "palm", 3
+    samples, gt_index0 = sources.protocol_samples(
+        pr.FULL3D, "stb", sources.open_source("stb", stb_bin), "palm", 3
     )
     batch = next(samples)
     assert gt_index0 == "palm" and batch["image"].shape == (3, 240, 320, 3)
@@ -249,11 +249,11 @@ def test_full3d_stb_samples(stb_bin):
 
 
 def test_max_samples_cuts_the_source_and_the_last_batch(rhd_dir):
-    source = ei.open_source("rhd", rhd_dir)
-    short = ei.take(source, 2)
+    source = sources.open_source("rhd", rhd_dir)
+    short = sources.take(source, 2)
     assert len(short) == 2 and short.image_paths == source.image_paths[:2]
     np.testing.assert_array_equal(short.xyz, source.xyz[:2])
-    assert ei.take(source, 10) is source
+    assert sources.take(source, 10) is source
     batches = [{pr.KEY_XYZ: np.zeros((3, 21, 3)) + np.arange(21)[:, None] * 0.01}] * 2
     s = pr.run_protocol(pr.LIFTING3D, batches, lambda b: b[pr.KEY_XYZ] * 0 + 1.0,
                         pr.ProtocolConfig(gt_index0="palm", max_samples=4, progress=False))  # fmt: skip
@@ -279,19 +279,21 @@ def test_gt_crop_predictor_reads_argmax_of_legacy_upsampled_maps():
     maps = np.zeros((2, 32, 32, 21), np.float32)
     for b, k in np.ndindex(2, 21):
         maps[b, cells[b, k, 0], cells[b, k, 1], k] = 1.0
-    pipe = ei.ColorHandPose3D(None, _StandIn([maps * 0, maps * 0, maps]), None, None)
-    uv = ei.make_predictor(pr.POSE2D_GT_CROP, pipe)({"image_crop": np.zeros((2, 256, 256, 3))})
+    pipe = predictors.ColorHandPose3D(None, _StandIn([maps * 0, maps * 0, maps]), None, None)
+    uv = predictors.make_predictor(pr.POSE2D_GT_CROP, pipe)(
+        {"image_crop": np.zeros((2, 256, 256, 3))}
+    )
     np.testing.assert_array_equal(uv, 8 * cells[..., ::-1])  # legacy: cell p -> pixel 8p
 
 
 def test_run_pipeline_matches_color_hand_pose_3d_predict(weights_dir):
     from hand3d_tf.glue import normalize_image
 
-    pipe = ei.load_pipeline(pr.FULL3D, ei.WeightsSpec(str(weights_dir)))
+    pipe = predictors.load_pipeline(pr.FULL3D, predictors.WeightsSpec(str(weights_dir)))
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)
     sides = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
-    uv, xyz = ei.run_pipeline(pipe, normalize_image(images), sides)
+    uv, xyz = predictors.run_pipeline(pipe, normalize_image(images), sides)
     reference = pipe.predict(images, hand_side=sides)
     np.testing.assert_allclose(uv, reference.keypoints_uv, atol=1e-9)
     np.testing.assert_allclose(xyz, reference.keypoints_xyz, atol=1e-6)
@@ -302,10 +304,10 @@ def test_lifting_predictor_on_ground_truth_outputs(rhd_dir, variant):
     """A lifting stand-in returning the GT (bone-local for 'local'): EPE 0 through the real
     predictor (inverse bone transform for local) and the 3-D alignment."""
     net = _StandIn()
-    pipe = ei.ColorHandPose3D(None, None, net, None)
-    predictor = ei.make_predictor(pr.LIFTING3D, pipe)
-    source = ei.open_source("rhd", rhd_dir)
-    samples, gt_index0 = ei.protocol_samples(pr.LIFTING3D, "rhd", source, "palm", 3)
+    pipe = predictors.ColorHandPose3D(None, None, net, None)
+    predictor = predictors.make_predictor(pr.LIFTING3D, pipe)
+    source = sources.open_source("rhd", rhd_dir)
+    samples, gt_index0 = sources.protocol_samples(pr.LIFTING3D, "rhd", source, "palm", 3)
     evaluator = ev.KeypointEvaluator()
     for s in samples:
         xyz = s[pr.KEY_XYZ].astype(np.float64)
@@ -337,7 +339,6 @@ def test_lifting_variant_from_pickle_name(rhd_dir, tmp_path):
     assert r["weights"] == {"format": "original pickles", "lifting_variant": "direct",
                             "lifting": str(path)}  # fmt: skip
     assert r["num_samples"] == N
-    assert ei.LIFTING_VARIANTS == models.LIFTING_VARIANTS
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -399,6 +400,6 @@ def test_weight_pickle_of_another_width_names_the_mismatch(rhd_dir, tmp_path):
 
     path = tmp_path / "posenet-rhd-stb.pickle"
     path.write_bytes(pickle.dumps(weights.model_weights(models.build("posenet", {"width": WIDTH}))))
-    spec = ei.WeightsSpec(posenet_pickle=str(path))
+    spec = predictors.WeightsSpec(posenet_pickle=str(path))
     with pytest.raises(weights.WeightMismatchError, match="shape conflicts .*PoseNet2D/conv1_1"):
-        ei.load_pipeline(pr.POSE2D_GT_CROP, spec)
+        predictors.load_pipeline(pr.POSE2D_GT_CROP, spec)

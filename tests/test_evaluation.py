@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from absl import app, flags
 
-from hand3d_tf import evaluation as ev
-from hand3d_tf import geometry, plots
-from hand3d_tf import protocols as pr
+from hand3d_tf import geometry
 from hand3d_tf.cli import evaluate as cli
+from hand3d_tf.evaluation import metrics as ev
+from hand3d_tf.evaluation import plots
+from hand3d_tf.evaluation import protocols as pr
 from tests.helpers import reference_cases
 
 

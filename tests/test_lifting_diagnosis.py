@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hand3d_tf import geometry
-from hand3d_tf import lifting_diagnosis as ld
-from hand3d_tf import protocols as pr
+from hand3d_tf.evaluation import lifting_diagnosis as ld
+from hand3d_tf.evaluation import protocols as pr
 
 
 def _rot_z(deg: float) -> np.ndarray:

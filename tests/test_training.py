@@ -463,9 +463,6 @@ def _probe(config, model):
 
 
 def test_presets_follow_the_paper_and_released_behaviour():
-    from hand3d_tf.models.configs import LIFTING_VARIANTS
-
-    assert presets.LIFTING_VARIANTS == LIFTING_VARIANTS
     pn = presets.make_config("posenet_rhd")
     assert (pn.batch_size, pn.num_steps, pn.learning_rates, pn.lr_boundaries) == (
         8,

@@ -16,7 +16,6 @@ Exit status 2 on a user error (one line naming the file or flag).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import shutil
@@ -27,6 +26,7 @@ from absl import flags
 
 from hand3d_tf.cli.errors import UserError, check_input_file, check_output_dir, user_errors
 from hand3d_tf.cli.errors import run as run_cli
+from hand3d_tf.files import sha256_file
 
 FLAGS = flags.FLAGS
 # allow_override: other CLI modules define flags of the same names (pytest imports several).
@@ -53,13 +53,8 @@ flags.DEFINE_string("output_dir", None, "folder for the .npz + .json files (requ
 _LIFTING_SCOPES = ("PosePrior/", "ViewpointNet/")
 
 
-def _sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def _lifting_variant(flag: str | None, path: str, weights: dict) -> str:
-    from hand3d_tf.evaluation_inputs import infer_lifting_variant
+    from hand3d_tf.evaluation.predictors import infer_lifting_variant
 
     if flag:
         return flag
@@ -75,7 +70,7 @@ _STAGING = ".hand3d-convert-"  # <prefix><pid>-<random>: a conversion in progres
 def _save(stage: pathlib.Path, stem: str, model, cfg, source: str, original: dict, shown):
     from hand3d_tf import weights as W
 
-    provenance = {"converted_from": pathlib.Path(source).name, "source_sha256": _sha256(source)}
+    provenance = {"converted_from": pathlib.Path(source).name, "source_sha256": sha256_file(source)}
     npz, _ = W.save_weights(stage / stem, model, cfg.to_dict(), provenance=provenance)
     reread, _ = W.load_weights(npz)
     diff = max(float(np.max(np.abs(reread[k] - original[k]))) for k in reread)

@@ -38,8 +38,8 @@ from hand3d_tf.cli.errors import (
 )
 from hand3d_tf.cli.errors import run as run_cli
 from hand3d_tf.cli.flag_values import given, parse_hw
+from hand3d_tf.constants import DATASETS
 
-DATASETS = ("synthetic", "rhd", "stb")
 # Evaluation presets of hand3d_tf.data.pipelines per dataset (palm root, no noise).
 PRESETS = {"synthetic": "lifting_rhd_eval", "rhd": "lifting_rhd_eval", "stb": "full_stb_eval"}
 BATCH = 8

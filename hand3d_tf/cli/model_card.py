@@ -5,7 +5,7 @@
 
 Runs the five evaluations (segmentation, pose2d_gt_crop, pose2d_full, lifting3d, full3d)
 on the held-out split (--split, default evaluation) of --data_dir, once for the networks in
---weights and once for the baselines of :mod:`hand3d_tf.baselines`, whose statistics come
+--weights and once for the baselines of :mod:`hand3d_tf.evaluation.baselines`, whose statistics come
 from the TRAINING split of --baseline_data_dir (default --data_dir). Both see the same
 batches (one data pass per protocol). Writes one JSON and prints a markdown table (measure,
 model, baseline, target), the parameter count of each net, the sha256 of each weights file
@@ -25,7 +25,6 @@ that tests/test_default_model.py holds the shipped model to.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pathlib
 import statistics
@@ -34,13 +33,13 @@ import time
 import numpy as np
 from absl import app, flags
 
-from hand3d_tf import baselines
-from hand3d_tf import evaluation as ev
-from hand3d_tf import evaluation_inputs as ei
-from hand3d_tf import lifting_diagnosis as ld
-from hand3d_tf import protocols as pr
 from hand3d_tf.atomic import atomic_write
 from hand3d_tf.cli.flag_values import given
+from hand3d_tf.evaluation import baselines, predictors, sources
+from hand3d_tf.evaluation import lifting_diagnosis as ld
+from hand3d_tf.evaluation import metrics as ev
+from hand3d_tf.evaluation import protocols as pr
+from hand3d_tf.files import sha256_file
 from hand3d_tf.pipeline import WEIGHT_STEMS, ColorHandPose3D
 
 FLAGS = flags.FLAGS
@@ -57,7 +56,7 @@ _FLAGS = (
      "statistics (default --data_dir)"),
     ("integer", "max_samples", None, "evaluate the first N held-out samples"),
     ("integer", "baseline_max_samples", None, "baseline statistics from N training samples"),
-    ("integer", "batch_size", ei.DEFAULT_BATCH_SIZE, "samples per network call"),
+    ("integer", "batch_size", sources.DEFAULT_BATCH_SIZE, "samples per network call"),
     ("integer", "timing_runs", 10, "timed pipeline runs on one 240x320 frame"),
     ("string", "output", DEFAULT_OUTPUT, "where the JSON goes"),
     ("string", "card", None, "markdown model card whose results/files sections to rewrite"),
@@ -111,11 +110,11 @@ def run_evaluations(pipe, stats, dataset, source, batch_size) -> dict:
     """{protocol: {"model": numbers, "baseline": numbers}} on one data pass per protocol."""
     results = {}
     for protocol in PROTOCOL_ORDER:
-        predictors = {
-            "model": ei.make_predictor(protocol, pipe),
+        by_name = {
+            "model": predictors.make_predictor(protocol, pipe),
             "baseline": baselines.make_predictor(protocol, stats),
         }
-        out = ei.evaluate_source(protocol, dataset, source, predictors, batch_size=batch_size)
+        out = sources.evaluate_source(protocol, dataset, source, by_name, batch_size=batch_size)
         if protocol != pr.SEGMENTATION:
             out = {name: keypoint_numbers(s, pr.KIND[protocol]) for name, s in out.items()}
         results[protocol] = {**out, "baseline_kind": baselines.DESCRIPTIONS[protocol]}
@@ -129,7 +128,9 @@ def diagnose_lifting(pipe, dataset, source, batch_size) -> dict | None:
     if "rotation" not in probe:
         return None
     diag = ld.LiftingDiagnosis(pipe)
-    out = ei.evaluate_source(pr.LIFTING3D, dataset, source, diag.predictors, batch_size=batch_size)
+    out = sources.evaluate_source(
+        pr.LIFTING3D, dataset, source, diag.predictors, batch_size=batch_size
+    )
     return diag.summary(out)
 
 
@@ -163,7 +164,7 @@ def file_hashes(weights_dir) -> dict:
     for stem in WEIGHT_STEMS:
         for ext in (".npz", ".json"):
             path = pathlib.Path(weights_dir) / f"{stem}{ext}"
-            out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[path.name] = sha256_file(path)
     return out
 
 
@@ -253,11 +254,13 @@ def main(argv):
         raise app.UsageError("give --weights=DIR and --data_dir=HELDOUT_DIR")
     split = given("split", "evaluation")
     baseline_dir = given("baseline_data_dir", None) or data_dir
-    batch_size = given("batch_size", None) or ei.DEFAULT_BATCH_SIZE
+    batch_size = given("batch_size", None) or sources.DEFAULT_BATCH_SIZE
     try:
-        source = ei.take(ei.open_source(READER, data_dir, split), given("max_samples", None))
+        source = sources.take(
+            sources.open_source(READER, data_dir, split), given("max_samples", None)
+        )
         stats = baselines.training_stats(baseline_dir, given("baseline_max_samples", None))
-        pipe = ei.load_pipeline(pr.FULL3D, ei.WeightsSpec(weights_dir=weights_dir))
+        pipe = predictors.load_pipeline(pr.FULL3D, predictors.WeightsSpec(weights_dir=weights_dir))
         hashes = file_hashes(weights_dir)
     except (FileNotFoundError, ValueError) as err:
         raise app.UsageError(str(err)) from None

@@ -15,12 +15,12 @@ instead of being read with the wrong labels. Real RHD has no manifest and is rea
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
 
 from hand3d_tf.atomic import atomic_write
+from hand3d_tf.files import sha256_file
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -31,14 +31,6 @@ IDENTITY_KEYS = ("split", "count", "generator", "generator_version", "seed", "co
 
 class InconsistentDatasetError(ValueError):
     """A split folder's files disagree with its manifest (or the manifest is unreadable)."""
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_manifest(split_dir, manifest: dict) -> pathlib.Path:
@@ -99,7 +91,7 @@ def verify_split(split_dir, split: str, annotation_path, sample_ids) -> dict | N
     count = manifest.get("count")
     if manifest.get("split") != split:
         problem = f"its manifest is for split {manifest.get('split')!r}, not {split!r}"
-    elif manifest.get("annotations_sha256") != file_sha256(annotation_path):
+    elif manifest.get("annotations_sha256") != sha256_file(annotation_path):
         problem = (
             f"{os.path.basename(os.fspath(annotation_path))} is not the annotation file its "
             "manifest was written with"

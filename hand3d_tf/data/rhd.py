@@ -15,6 +15,7 @@ import numpy as np
 
 from hand3d_tf import keypoints as kp
 from hand3d_tf import safe_pickle
+from hand3d_tf.constants import SPLITS
 from hand3d_tf.data import manifest
 from hand3d_tf.data.records import RHD_IMAGE_HW
 from hand3d_tf.data.samples import (
@@ -26,7 +27,6 @@ from hand3d_tf.data.samples import (
     read_png,
 )
 
-SPLITS = ("training", "evaluation")
 # RHD depth PNGs store metres as (R * 256 + G) / (2^16 - 1) * 5 (docs/original.md §8.1).
 DEPTH_MAX_M = 5.0
 

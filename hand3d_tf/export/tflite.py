@@ -36,11 +36,11 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from hand3d_tf.atomic import atomic_write
+from hand3d_tf.constants import KEYPOINT_NAMES, NETS
 from hand3d_tf.export.gpu_check import model_ops
-from hand3d_tf.keypoints import KEYPOINT_NAMES
+from hand3d_tf.files import sha256_file
 
 FORMAT = "hand3d_tf.tflite/1"
-NETS = ("handsegnet", "posenet", "lifting")
 MODES = ("fp32", "fp16", "dynamic", "int8", "int8_io", "int16x8", "qat")
 # Modes whose activation ranges come from a representative dataset.
 CALIBRATED_MODES = ("int8", "int8_io", "int16x8", "qat")
@@ -90,14 +90,6 @@ def ensure_writable_dir(path: os.PathLike | str) -> pathlib.Path:
 
 
 write_atomic = atomic_write  # kept for callers of this module
-
-
-def sha256_file(path: os.PathLike | str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def input_shapes(net: str, model, input_size: tuple[int, int] | None = None) -> dict:

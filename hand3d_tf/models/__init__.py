@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Union
 
+from hand3d_tf.constants import NETS
 from hand3d_tf.keras import keras
 from hand3d_tf.models.configs import (
     LIFTING_VARIANTS,
@@ -44,7 +45,6 @@ __all__ = [
     "ViewPointNetConfig",
 ]
 
-NETS = ("handsegnet", "posenet", "lifting")
 
 # The lifting net is configured by PosePriorConfig (its variant picks the branches).
 CONFIG_CLASSES = {

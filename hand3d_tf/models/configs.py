@@ -13,6 +13,8 @@ import dataclasses
 import math
 from typing import Any, TypeVar
 
+from hand3d_tf.constants import LIFTING_VARIANTS
+
 __all__ = [
     "LIFTING_VARIANTS",
     "HandSegNetConfig",
@@ -22,8 +24,6 @@ __all__ = [
     "scaled",
 ]
 
-# The lifting variants of nets/PosePriorNetwork.py (docs/original.md §3).
-LIFTING_VARIANTS = ("proposed", "direct", "bottleneck", "local", "local_w_xyz_loss")
 
 _C = TypeVar("_C", bound="_Config")
 

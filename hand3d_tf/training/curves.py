@@ -39,7 +39,7 @@ def _config(run_dir: str, max_samples: int | None):
 
 def _measure(config, result: dict) -> float:
     if config.net == "lifting":
-        from hand3d_tf import evaluation as ev
+        from hand3d_tf.evaluation import metrics as ev
 
         # The original's "20-50 mm" sub-range (thresholds from index 8, docs/original.md §7).
         start = ev.STB_SUBRANGE_START

@@ -16,7 +16,8 @@ import os
 
 import numpy as np
 
-from hand3d_tf import geometry, glue, plots, protocols
+from hand3d_tf import geometry, glue
+from hand3d_tf.evaluation import plots, protocols
 from hand3d_tf.training.checkpoints import write_json_atomic
 from hand3d_tf.training.presets import TrainConfig
 

@@ -14,14 +14,11 @@ import json
 import math
 from dataclasses import dataclass
 
-NETS = ("handsegnet", "posenet", "lifting")
-DATASETS = ("rhd", "stb", "synthetic")
+from hand3d_tf.constants import DATASETS, LIFTING_VARIANTS, NETS
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 # Numeric precision of training (strategy.resolve_precision says what "auto" picks).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-# The lifting variants of docs/original.md §3 (same tuple as hand3d_tf.models.configs, kept here so
-# that reading presets imports no TensorFlow; a test checks they agree).
-LIFTING_VARIANTS = ("proposed", "direct", "bottleneck", "local", "local_w_xyz_loss")
 
 # Fields that may differ when a run is resumed: they change how the run is executed or
 # logged, not what is being trained.

@@ -2,7 +2,7 @@
 
 Each function returns (inputs, targets, truth): dicts of NumPy arrays. inputs and targets
 have the keys, dtypes and meaning of the training pipelines (hand3d_tf.data.pipelines);
-truth holds what the final evaluation compares against (the keys of hand3d_tf.protocols:
+truth holds what the final evaluation compares against (the keys of hand3d_tf.evaluation.protocols:
 keypoints_uv_crop + keypoint_vis + crop_scale for PoseNet, keypoints_xyz + keypoint_vis for
 lifting, hand_mask for HandSegNet). Few samples and
 (for the image nets) a small image side so a CPU runs a step in well under a second.
@@ -17,10 +17,10 @@ import numpy as np
 
 from hand3d_tf import geometry
 from hand3d_tf import keypoints as kp
+from hand3d_tf.constants import CROP_SIZE
 
 # Gaussian width of the score-map targets at a 256-pixel crop (docs/original.md §8.3 step 8).
 SIGMA_AT_256 = 25.0
-CROP_SIZE = 256
 SCOREMAP_SIZE = 32  # lifting input: 256 crop avg-pooled 8x8 (docs/original.md §3)
 
 

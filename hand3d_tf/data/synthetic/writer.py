@@ -23,12 +23,13 @@ import cv2
 import numpy as np
 
 from hand3d_tf.atomic import _umask, atomic_write
+from hand3d_tf.constants import SPLITS
 from hand3d_tf.data import manifest
 from hand3d_tf.data.manifest import write_manifest
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.sample import generate_sample
+from hand3d_tf.files import sha256_file
 
-SPLITS = ("training", "evaluation")
 # RHD depth PNGs: 16 bits over two channels spanning 0..5 m (docs/original.md §8.1).
 DEPTH_MAX_M = 5.0
 DEPTH_LEVELS = 2**16 - 1
@@ -204,7 +205,7 @@ def write_dataset(
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # a plain folder's permissions, not mkdtemp's 0o700
         path = _write_split(tmp, split, config, stream_seed, count, workers, progress)
-        write_manifest(tmp, dict(planned, annotations_sha256=manifest.file_sha256(path)))
+        write_manifest(tmp, dict(planned, annotations_sha256=sha256_file(path)))
         _move_into_place(tmp, split_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 
-from hand3d_tf import evaluation
+from hand3d_tf.evaluation import metrics as evaluation
 
 UNITS = ("mm", "px")
 REFERENCES = ("stb", None)

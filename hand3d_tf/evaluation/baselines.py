@@ -26,10 +26,10 @@ import numpy as np
 
 from hand3d_tf import geometry
 from hand3d_tf import keypoints as kp
+from hand3d_tf.constants import CROP_SIZE
 
 # Ground-truth crop of docs/original.md §8.3 step 7 (= the defaults of data.pipelines.PipelineConfig,
 # repeated so this module imports no TensorFlow).
-CROP_SIZE = 256
 CROP_SIZE_MIN, CROP_SIZE_MAX, CROP_SIZE_FALLBACK = 50.0, 500.0, 200.0
 CROP_SCALE_MIN, CROP_SCALE_MAX = 1.0, 10.0
 _BIG = np.finfo(np.float32).max
@@ -181,9 +181,9 @@ def compute_stats(source, truncate_uv: bool = True, progress: bool = False) -> B
 def training_stats(data_dir, max_samples: int | None = None, progress: bool = True):
     """:class:`BaselineStats` of the TRAINING split of an RHD-layout dataset (RHD or
     hand3d-make-synthetic output: a root holding training/, or an rhd_training.bin file)."""
-    from hand3d_tf import evaluation_inputs as ei
+    from hand3d_tf.evaluation import sources
 
-    source = ei.take(ei.open_source("rhd", data_dir, "training"), max_samples)
+    source = sources.take(sources.open_source("rhd", data_dir, "training"), max_samples)
     return compute_stats(source, truncate_uv=True, progress=progress)
 
 
@@ -228,12 +228,12 @@ def _batch_size(sample: dict) -> int:
 
 
 def make_predictor(protocol: str, stats: BaselineStats):
-    """predictor(sample batch) -> the baseline's prediction, as evaluation_inputs' predictors.
+    """predictor(sample batch) -> the baseline's prediction, as the predictors of hand3d_tf.evaluation.predictors.
 
     protocol: segmentation (-> [B, H, W] bool), pose2d_gt_crop / pose2d_full (-> uv
     [B, 21, 2] px), lifting3d / full3d (-> xyz_normed [B, 21, 3]).
     """
-    from hand3d_tf import protocols as pr
+    from hand3d_tf.evaluation import protocols as pr
 
     pr.check_protocol(protocol, pr.ALL_PROTOCOLS)
 

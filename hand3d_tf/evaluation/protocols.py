@@ -21,7 +21,7 @@ over the samples. The fifth protocol, ``segmentation``, is not a keypoint protoc
 hold ``hand_mask`` [B, H, W] bool (class > 1), predictors return a mask, and
 :class:`MaskIoU` gives the IoU summed over the set and the mean per-image IoU.
 
-``hand3d_tf.evaluation_inputs`` wires these protocols to the datasets and the networks;
+``hand3d_tf.evaluation.sources`` wires these protocols to the datasets and the networks;
 this module also evaluates stored predictions files and writes the report (JSON + PCK PNG)
 that hand3d-evaluate prints.
 """
@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from hand3d_tf import evaluation as ev
 from hand3d_tf import keypoints as kp
+from hand3d_tf.evaluation import metrics as ev
 
 POSE2D_GT_CROP = "pose2d_gt_crop"
 POSE2D_FULL = "pose2d_full"
@@ -367,7 +367,7 @@ def write_report(
     kind "2d" reports px; otherwise mm, plus eval_full's sub-range AUC from threshold
     index 8 (21.05-50 mm, docs/original.md §7). reference="stb" adds Zhang et al.'s STB curves.
     """
-    from hand3d_tf import plots
+    from hand3d_tf.evaluation import plots
 
     is_3d = kind != "2d"
     unit = "mm" if is_3d else "px"

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hand3d_tf import evaluation as ev
 from hand3d_tf import geometry
+from hand3d_tf.evaluation import metrics as ev
 
 
 def rotation_error_deg(r_pred: np.ndarray, r_true: np.ndarray) -> np.ndarray:

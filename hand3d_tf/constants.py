@@ -1,0 +1,52 @@
+"""The names and sizes every part of hand3d_tf shares, in one TF-free module.
+
+Nets, lifting variants, datasets, splits, crop and frame sizes, and the keypoint names are
+defined here once; every other module imports them from here (a test checks that no module
+defines its own copy). Importing this module imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+# The three trained networks, by role (docs/original.md §1-§3).
+NETS = ("handsegnet", "posenet", "lifting")
+
+# The lifting variants of the original's PosePrior (docs/original.md §3).
+LIFTING_VARIANTS = ("proposed", "direct", "bottleneck", "local", "local_w_xyz_loss")
+
+# The datasets with a reader (docs/data.md, docs/original.md §8).
+DATASETS = ("rhd", "stb", "synthetic")
+
+# RHD's split folders (docs/original.md §8); STB and the synthetic sets use the same names.
+SPLITS = ("training", "evaluation")
+
+# PoseNet's input crop, pixels (docs/original.md §2).
+CROP_SIZE = 256
+
+# The frame HandSegNet sees at evaluation: RHD's 320x320 frames resized (docs/original.md §5).
+EVAL_FRAME_HW = (240, 320)
+
+# RHD keypoint order (docs/original.md §6). Index 0 is named "root": the wrist or the palm
+# centre depending on the data (hand3d_tf.keypoints explains the two roots).
+KEYPOINT_NAMES = (
+    "root",
+    "thumb_tip",
+    "thumb_dip",
+    "thumb_pip",
+    "thumb_mcp",
+    "index_tip",
+    "index_dip",
+    "index_pip",
+    "index_mcp",
+    "middle_tip",
+    "middle_dip",
+    "middle_pip",
+    "middle_mcp",
+    "ring_tip",
+    "ring_dip",
+    "ring_pip",
+    "ring_mcp",
+    "little_tip",
+    "little_dip",
+    "little_pip",
+    "little_mcp",
+)
