@@ -13,3 +13,31 @@ def default_pipeline():
     from hand3d_tf.pipeline import ColorHandPose3D
 
     return ColorHandPose3D.from_pretrained()
+
+
+TINY_CONFIGS = {
+    "handsegnet": {"width": 0.125},
+    "posenet": {"width": 0.125},
+    "lifting": {"width": 0.125, "variant": "proposed"},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """tiny_weights(configs=TINY_CONFIGS) -> a folder of <net>.npz + <net>.json of randomly
+    initialised narrow nets (own format), built once per distinct configs per session."""
+    cache = {}
+
+    def make(configs=None):
+        configs = configs or TINY_CONFIGS
+        key = repr(sorted((net, sorted(c.items())) for net, c in configs.items()))
+        if key not in cache:
+            from hand3d_tf import models, weights
+
+            directory = tmp_path_factory.mktemp("tiny_weights")
+            for net, config in configs.items():
+                weights.save_weights(directory / net, models.build(net, config), config)
+            cache[key] = directory
+        return cache[key]
+
+    return make

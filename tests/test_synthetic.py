@@ -292,11 +292,8 @@ def test_config_validation_names_the_field():
         SyntheticConfig(focal_range=(400.0, 200.0))
 
 
-def test_cli_writes_rhd_layout_with_photo_backgrounds(tmp_path, capsys, monkeypatch):
-    from absl import flags
-
-    from hand3d_tf.cli import make_synthetic
-    from hand3d_tf.data.synthetic import background
+def test_make_dataset_writes_rhd_layout_with_photo_backgrounds(tmp_path, monkeypatch):
+    from hand3d_tf.data.synthetic import background, make
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -313,23 +310,12 @@ def test_cli_writes_rhd_layout_with_photo_backgrounds(tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(background, "_load_photo", spy)
     out, preview = tmp_path / "synth", tmp_path / "preview.png"
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(
-        [
-            "hand3d-make-synthetic",
-            f"--output_dir={out}",
-            "--num_train=2",
-            "--num_eval=1",
-            "--seed=4",
-            f"--backgrounds={photos}",
-            f"--preview={preview}",
-            "--preview_views=40",
-            "--generator_version=1",
-        ]
-    )
-    make_synthetic.main(["hand3d-make-synthetic"])
-    flags.FLAGS.unparse_flags()
-    assert "samples/s" in capsys.readouterr().out
+    config = SyntheticConfig(generator_version=1, background_files=make.background_files(photos))
+    logged = []
+    written = make.make_dataset(out, 2, 1, seed=4, config=config, preview=preview,
+                                preview_views=40, log=logged.append)  # fmt: skip
+    assert written["preview"] == preview and len(logged) == 3
+    assert "samples/s" in logged[0] and str(written["training"]) in logged[0]
     for split, count in (("training", 2), ("evaluation", 1)):
         assert len(list((out / split / "color").glob("*.png"))) == count
         assert (out / split / f"anno_{split}.pickle").is_file()
@@ -493,32 +479,50 @@ def test_writer_refuses_another_dataset_unless_overwrite(tmp_path):
     assert not list(root.glob(".*")) and not list((tmp_path / "old").glob(".*"))
 
 
-def test_cli_checks_preview_and_existing_data_before_generating(tmp_path):
-    from absl import app, flags
-
-    from hand3d_tf.cli import make_synthetic
+def test_make_dataset_checks_paths_and_existing_data_before_generating(tmp_path):
+    from hand3d_tf.data.synthetic import make
 
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")
     cases = [
-        ([f"--preview={blocker}/preview.png"], "--preview"),
-        ([f"--preview={tmp_path}"], "is a folder"),
+        (dict(preview=blocker / "preview.png"), ValueError, "cannot be written"),
+        (dict(preview=tmp_path), ValueError, "is a folder"),
+        (dict(preview=tmp_path / "p.jpg"), ValueError, r"must end in \.png"),
+        (dict(seed=-1), ValueError, "seed must be non-negative"),
     ]
+    out = tmp_path / "out"
+    for kwargs, error, message in cases:
+        with pytest.raises(error, match=message):
+            make.make_dataset(out, 1, 0, **kwargs)
+        assert not out.exists()  # nothing was generated, not even the folder
+    with pytest.raises(ValueError, match="not_a_folder.*exists and is not a folder"):
+        make.make_dataset(blocker, 1, 0)
+    with pytest.raises(ValueError, match="holds no"):
+        make.background_files(tmp_path)
+    with pytest.raises(ValueError, match="is not a folder"):
+        make.background_files(blocker)
     write_dataset(tmp_path / "existing", "training", CONFIG, seed=0, count=1, progress=False)
-    for extra, message in cases:
-        out = tmp_path / "out"
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["hand3d-make-synthetic", f"--output_dir={out}", "--num_train=1"] + extra)
-        with pytest.raises(app.UsageError, match=message):
-            make_synthetic.main(["hand3d-make-synthetic"])
-        assert not out.exists()  # nothing was generated
-    flags.FLAGS.unparse_flags()
     existing = tmp_path / "existing"
-    flags.FLAGS(["hand3d-make-synthetic", f"--output_dir={existing}", "--seed=5", "--num_eval=0"])
-    with pytest.raises(app.UsageError, match="--overwrite"):
-        make_synthetic.main(["hand3d-make-synthetic"])
-    flags.FLAGS.unparse_flags()
+    with pytest.raises(synthetic.DatasetExistsError, match="overwrite"):
+        make.make_dataset(existing, 1, 1, seed=5)
     assert not (existing / "evaluation").exists()
+
+
+def test_cli_in_a_subprocess_success_and_user_error(tmp_path):
+    cli = [sys.executable, "-m", "hand3d_tf.cli.make_synthetic"]
+    ok = subprocess.run([*cli, f"--output_dir={tmp_path / 'd'}", "--num_train=1", "--num_eval=0"],
+                        capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "training: 1 samples" in ok.stdout
+    assert (tmp_path / "d" / "training" / "color" / "00000.png").is_file()
+    bad = subprocess.run([*cli, f"--output_dir={tmp_path / 'e'}", f"--preview={tmp_path}"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        f"hand3d-make-synthetic: error: --preview: preview {str(tmp_path)!r} is a folder; "
+        "give a .png file path"
+    ]
+    assert not (tmp_path / "e").exists()
 
 
 def test_killed_writer_leaves_the_previous_dataset_intact(tmp_path):

@@ -1,0 +1,127 @@
+"""Flags that several hand3d CLIs take: each name is defined here once, with one type.
+
+A CLI's ``define_flags`` calls these with its own module name (so ``--help`` lists them
+among the tool's flags) and, where its needs differ, its own default and help text; the
+type and the parsing never differ. Nothing is defined at import.
+
+Sizes are strings ``HxW`` (``240x320``; ``240,320`` is accepted too), read with
+:func:`hw`. Renamed flags keep their old spelling for one release through
+:func:`deprecated_alias` / :func:`value`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from absl import flags
+
+from hand3d_tf.cli.errors import UserError
+from hand3d_tf.constants import DATASETS, LIFTING_VARIANTS, NETS, SPLITS
+
+FLAGS = flags.FLAGS
+
+# Every flag name defined here (tests/test_cli.py checks that no tool defines one of these
+# itself, and that the definers below define exactly these).
+SHARED_NAMES = (
+    "weights", "handsegnet_pickle", "posenet_pickle", "lifting_pickle", "output_dir",
+    "data_dir", "dataset", "split", "seed", "batch_size", "max_samples", "lifting_variant",
+    "net", "input_size",
+)  # fmt: skip
+DEFINERS = ("weights", "released_pickles", "output_dir", "data_dir", "dataset", "split", "seed",
+            "batch_size", "max_samples", "lifting_variant", "net", "input_size")  # fmt: skip
+
+
+def _string(module: str, name: str, default, help: str) -> None:
+    flags.DEFINE_string(name, default, help, module_name=module)
+
+
+def weights(module: str, default: str | None = None, help: str | None = None) -> None:
+    _string(module, "weights", default,
+            help or "weights folder: <net>.npz + <net>.json per net (hand3d-convert-weights, "
+            "hand3d-train); default: the bundled weights/default")  # fmt: skip
+
+
+def released_pickles(module: str, nets=("handsegnet", "posenet", "lifting")) -> None:
+    """--handsegnet_pickle / --posenet_pickle / --lifting_pickle: the original's weights."""
+    what = {
+        "handsegnet": "released HandSegNet pickle (handsegnet-rhd.pickle)",
+        "posenet": "released PoseNet pickle (posenet3d-rhd-stb-slr-finetuned.pickle; "
+        "it holds the lifting too)",
+        "lifting": "released lifting pickle (lifting-<variant>.pickle) or posenet3d-*.pickle",
+    }
+    for net in nets:
+        _string(module, f"{net}_pickle", None, what[net])
+
+
+def output_dir(module: str, default: str | None = None, help: str = "where the outputs go"):
+    _string(module, "output_dir", default, help + ("" if default else " (required)"))
+
+
+def data_dir(module: str, default: str | None = None, help: str | None = None) -> None:
+    _string(module, "data_dir", default,
+            help or "dataset root (RHD layout, STB layout) or a record file (rhd_<split>.bin, "
+            "stb_eval.bin)")  # fmt: skip
+
+
+def dataset(module: str, default: str | None = "rhd", help: str = "which reader") -> None:
+    flags.DEFINE_enum("dataset", default, DATASETS, help, module_name=module)
+
+
+def split(module: str, default: str = "evaluation") -> None:
+    flags.DEFINE_enum("split", default, SPLITS, "dataset split", module_name=module)
+
+
+def seed(module: str, default: int | None = 0, help: str = "random seed") -> None:
+    flags.DEFINE_integer("seed", default, help, module_name=module)
+
+
+def batch_size(module: str, default: int | None = 8, help: str = "batch size") -> None:
+    flags.DEFINE_integer("batch_size", default, help, lower_bound=1, module_name=module)
+
+
+def max_samples(module: str, help: str = "use only the first N samples (default: all)"):
+    flags.DEFINE_integer("max_samples", None, help, lower_bound=1, module_name=module)
+
+
+def lifting_variant(module: str, default: str | None = None, help: str | None = None):
+    flags.DEFINE_enum("lifting_variant", default, LIFTING_VARIANTS,
+                      help or "lifting variant (docs/original.md §3)", module_name=module)  # fmt: skip
+
+
+def net(module: str, default: str | None = None, extra: tuple[str, ...] = (), help="network"):
+    flags.DEFINE_enum("net", default, (*NETS, *extra), help, module_name=module)
+
+
+def input_size(module: str, default: str = "240x320", help: str = "network input HxW"):
+    _string(module, "input_size", default, f"{help} (e.g. 240x320)")
+
+
+def deprecated_alias(module: str, old: str, new: str) -> None:
+    """Define ``--old`` as a deprecated spelling of the string flag ``--new``."""
+    _string(module, old, None, f"deprecated spelling of --{new} (removed in the next release)")
+
+
+def value(new: str, old: str | None = None):
+    """The value of ``--new``, or of its deprecated spelling ``--old`` (with a warning).
+
+    Giving both is a user error.
+    """
+    if old is None or not FLAGS[old].present:
+        return FLAGS[new].value
+    if FLAGS[new].present:
+        raise UserError(f"--{old} is the deprecated spelling of --{new}; give only --{new}")
+    print(f"warning: --{old} is deprecated; use --{new}", file=sys.stderr)
+    return FLAGS[old].value
+
+
+def hw(text, name: str = "--input_size") -> tuple[int, int]:
+    """``"240x320"`` or ``"240,320"`` -> (240, 320); a UserError naming the flag otherwise."""
+    parts = re.split(r"[x,]", str(text).strip())
+    try:
+        height, width = (int(p.strip()) for p in parts)
+    except ValueError:
+        raise UserError(f"{name} must be HxW (e.g. 240x320); received {text!r}") from None
+    if height <= 0 or width <= 0:
+        raise UserError(f"{name} must be positive; received {text!r}")
+    return height, width
