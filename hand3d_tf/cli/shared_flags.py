@@ -26,10 +26,10 @@ FLAGS = flags.FLAGS
 SHARED_NAMES = (
     "weights", "handsegnet_pickle", "posenet_pickle", "lifting_pickle", "output_dir",
     "data_dir", "dataset", "split", "seed", "batch_size", "max_samples", "lifting_variant",
-    "net", "input_size",
+    "net", "input_size", "image",
 )  # fmt: skip
 DEFINERS = ("weights", "released_pickles", "output_dir", "data_dir", "dataset", "split", "seed",
-            "batch_size", "max_samples", "lifting_variant", "net", "input_size")  # fmt: skip
+            "batch_size", "max_samples", "lifting_variant", "net", "input_size", "image")  # fmt: skip
 
 
 def _string(module: str, name: str, default, help: str) -> None:
@@ -95,6 +95,10 @@ def net(module: str, default: str | None = None, extra: tuple[str, ...] = (), he
 
 def input_size(module: str, default: str = "240x320", help: str = "network input HxW"):
     _string(module, "input_size", default, f"{help} (e.g. 240x320)")
+
+
+def image(module: str, default: str | None = None, help: str = "input image file (PNG, JPEG, ...)"):
+    _string(module, "image", default, help)
 
 
 def deprecated_alias(module: str, old: str, new: str) -> None:
