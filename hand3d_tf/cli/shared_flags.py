@@ -29,7 +29,8 @@ SHARED_NAMES = (
     "net", "input_size", "image",
 )  # fmt: skip
 DEFINERS = ("weights", "released_pickles", "output_dir", "data_dir", "dataset", "split", "seed",
-            "batch_size", "max_samples", "lifting_variant", "net", "input_size", "image")  # fmt: skip
+            "batch_size", "max_samples", "lifting_variant", "net", "input_size",
+            "image")  # fmt: skip
 
 
 def _string(module: str, name: str, default, help: str) -> None:
