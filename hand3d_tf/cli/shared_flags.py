@@ -26,11 +26,11 @@ FLAGS = flags.FLAGS
 SHARED_NAMES = (
     "weights", "handsegnet_pickle", "posenet_pickle", "lifting_pickle", "output_dir",
     "data_dir", "dataset", "split", "seed", "batch_size", "max_samples", "lifting_variant",
-    "net", "input_size", "image",
+    "net", "input_size", "image", "output", "baseline_data_dir", "baseline_max_samples",
 )  # fmt: skip
 DEFINERS = ("weights", "released_pickles", "output_dir", "data_dir", "dataset", "split", "seed",
             "batch_size", "max_samples", "lifting_variant", "net", "input_size",
-            "image")  # fmt: skip
+            "image", "output", "baseline_data")  # fmt: skip
 
 
 def _string(module: str, name: str, default, help: str) -> None:
@@ -100,6 +100,19 @@ def input_size(module: str, default: str = "240x320", help: str = "network input
 
 def image(module: str, default: str | None = None, help: str = "input image file (PNG, JPEG, ...)"):
     _string(module, "image", default, help)
+
+
+def output(module: str, default: str | None = None, help: str = "output file"):
+    _string(module, "output", default, help + ("" if default else " (required)"))
+
+
+def baseline_data(module: str) -> None:
+    """--baseline_data_dir / --baseline_max_samples: where the trivial baselines'
+    statistics come from (hand3d_tf.evaluation.baselines)."""
+    _string(module, "baseline_data_dir", None, "RHD-layout dataset whose TRAINING split gives "
+            "the baseline statistics (default: --data_dir)")  # fmt: skip
+    flags.DEFINE_integer("baseline_max_samples", None, "baseline statistics from the first N "
+                         "training samples", lower_bound=1, module_name=module)  # fmt: skip
 
 
 def deprecated_alias(module: str, old: str, new: str) -> None:
