@@ -27,7 +27,7 @@ EVAL_PNG = "eval.png"
 
 
 def _predict(model, config: TrainConfig, inputs: dict):
-    from hand3d_tf.training.trainer import forward
+    from hand3d_tf.training.step import forward  # TensorFlow: only when a model is run
 
     return forward(model, config.net, inputs, training=False)
 

@@ -22,6 +22,7 @@ from tensorflow.core.framework import summary_pb2
 
 from hand3d_tf.training.losses import legacy_resize
 from hand3d_tf.training.presets import TrainConfig
+from hand3d_tf.training.step import forward
 
 LOG_SUBDIR = "logs"
 MAX_IMAGES = 3
@@ -45,8 +46,6 @@ class SummaryLogger:
             write_scalar("learning_rate", learning_rate)
 
     def images(self, step: int, model, inputs: dict, targets: dict) -> None:
-        from hand3d_tf.training.trainer import forward
-
         net = self.config.net
         n = MAX_IMAGES
         with self.writer.as_default(step=step):

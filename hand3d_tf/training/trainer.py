@@ -1,10 +1,10 @@
 """The custom training loop: ``train(config) -> TrainResult``.
 
-One ``tf.function`` step runs under any tf.distribute strategy: each replica computes its
-share of the global loss (losses.py), gradients are summed across replicas by the optimizer,
-so the update equals the single-device update on the whole batch. The learning-rate
-schedule reads ``optimizer.iterations``, which is checkpointed with the optimizer, so a
-resumed run continues its schedule exactly where it stopped.
+The loop around the step of step.py: output folder, resume or initialisation, atomic
+checkpoints committed only once their weights proved finite, TensorBoard summaries, Ctrl-C /
+SIGTERM handling, the exported weights and the final evaluation. The learning-rate schedule
+reads ``optimizer.iterations``, which is checkpointed with the optimizer, so a resumed run
+continues its schedule exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -21,10 +21,18 @@ import tensorflow as tf
 
 from hand3d_tf.keras import keras
 from hand3d_tf.training import checkpoints as ckpt
-from hand3d_tf.training import losses
 from hand3d_tf.training.checkpoints import OutputDirError  # noqa: F401  (raised by train)
+from hand3d_tf.training.final_eval import evaluate_and_write
 from hand3d_tf.training.initialization import build_model, initialize, model_config
 from hand3d_tf.training.presets import TrainConfig
+from hand3d_tf.training.step import (  # noqa: F401  (forward, compute_loss: benchmarks use them)
+    compute_loss,
+    current_learning_rate,
+    forward,
+    make_optimizer,
+    make_train_step,
+    probe_loss,
+)
 from hand3d_tf.training.strategy import (
     is_chief,
     make_strategy,
@@ -68,51 +76,6 @@ class TrainResult:
     model: object = dataclasses.field(repr=False, default=None)
 
 
-def forward(model, net: str, inputs: dict, training: bool):
-    """Run the model on a pipeline ``inputs`` dict."""
-    if net == "lifting":
-        return model([inputs["scoremap"], inputs["hand_side"]], training=training)
-    return model(inputs["image"], training=training)
-
-
-def compute_loss(
-    config: TrainConfig, outputs, targets: dict, global_batch_size=None, num_visible=None
-) -> dict:
-    """The net's loss dict (losses.py) as this replica's share of the global batch.
-
-    num_visible (PoseNet): visible keypoints of the whole global batch; None: of ``targets``.
-    """
-    if config.net == "handsegnet":
-        return losses.handsegnet_loss(outputs, targets["hand_mask"], global_batch_size)
-    if config.net == "posenet":
-        return losses.posenet_loss(
-            outputs, targets["scoremap"], targets["keypoint_vis"], num_visible
-        )
-    return losses.lifting_loss(config.lifting_variant, outputs, targets, global_batch_size)
-
-
-def make_optimizer(config: TrainConfig, policy: str = "float32"):
-    """Adam with TF defaults (docs/original.md §9) on the piecewise-constant schedule."""
-    values, boundaries = config.effective_schedule()
-    if boundaries:
-        rate = keras.optimizers.schedules.PiecewiseConstantDecay(list(boundaries), list(values))
-    else:
-        rate = values[0]
-    optimizer = keras.optimizers.Adam(learning_rate=rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-    if policy == "mixed_float16":  # float16's narrow exponent range needs loss scaling
-        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-def current_learning_rate(config: TrainConfig, step: int) -> float:
-    """The rate used by step ``step`` (0-based), as PiecewiseConstantDecay computes it."""
-    values, boundaries = config.effective_schedule()
-    for value, boundary in zip(values, boundaries):
-        if step <= boundary:
-            return value
-    return values[-1]
-
-
 def _prepare_output_dir(config: TrainConfig, chief: bool, precision=None) -> list[str]:
     """Refuse an output dir of another run; return the checkpoints to resume, newest first."""
     candidates = ckpt.check_output_dir(config)
@@ -133,11 +96,11 @@ def _finite_state(model, optimizer) -> bool:
     return True
 
 
-def _commit_if_good(manager, pending, meta, model, optimizer, probe_loss) -> str | None:
+def _commit_if_good(manager, pending, meta, model, optimizer, probe_batch_loss) -> str | None:
     """Commit ``pending`` if the current state (its state) is finite and gives a finite
     probe-batch loss; else discard it. For checkpoints no next step will verify."""
     try:
-        probe = probe_loss() if _finite_state(model, optimizer) else math.nan
+        probe = probe_batch_loss() if _finite_state(model, optimizer) else math.nan
     except Exception:  # the run is failing anyway; an unverifiable checkpoint is dropped
         probe = math.nan
     if math.isfinite(probe):
@@ -229,9 +192,9 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     dataset = data.train(start_step)
     probe_inputs, probe_targets = next(iter(data.train(0)))
     dist_iter = iter(strategy.experimental_distribute_dataset(dataset))
-    train_step = _make_train_step(config, model, optimizer, strategy, global_batch, precision[0])
-    probe_loss = _probe_loss(config, model, probe_inputs, probe_targets)
-    probe_start = probe_loss()
+    train_step = make_train_step(config, model, optimizer, strategy, global_batch, precision[0])
+    probe_batch_loss = probe_loss(config, model, probe_inputs, probe_targets)
+    probe_start = probe_batch_loss()
 
     summaries = SummaryLogger(config, chief)
     # A checkpoint is written when its step is done but committed only when the loss of
@@ -292,7 +255,7 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         if pending is not None:
             kept = _commit_if_good(
                 manager, pending, dict(pending_meta, interrupted=True), model, optimizer,
-                probe_loss,
+                probe_batch_loss,
             )  # fmt: skip
             pending = None
             last_good = kept or last_good
@@ -301,7 +264,7 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         raise
     except BaseException:
         if pending is not None and pending.step == int(optimizer.iterations.numpy()):
-            _commit_if_good(manager, pending, pending_meta, model, optimizer, probe_loss)
+            _commit_if_good(manager, pending, pending_meta, model, optimizer, probe_batch_loss)
         else:
             manager.discard(pending)
         pending = None
@@ -311,7 +274,7 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
             bar.close()
         summaries.close()
 
-    probe_end = probe_loss()
+    probe_end = probe_batch_loss()
     if pending is not None:  # the last checkpoint: no next step, the probe batch verifies it
         if not (math.isfinite(probe_end) and _finite_state(model, optimizer)):
             manager.discard(pending)
@@ -321,8 +284,6 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     weights_path = _export_weights(config, model, step) if chief else None
     evaluation = None
     if config.evaluate and data.evaluation is not None:
-        from hand3d_tf.training.final_eval import evaluate_and_write
-
         evaluation = evaluate_and_write(config, model, data.evaluation(), chief)
     return TrainResult(
         output_dir=config.output_dir,
@@ -337,53 +298,6 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         weights_path=weights_path,
         model=model,
     )
-
-
-def _make_train_step(config, model, optimizer, strategy, global_batch, policy="float32"):
-    mixed = policy == "mixed_float16"  # loss scaling; bfloat16 steps need none
-
-    def replica_step(inputs, targets, num_visible):
-        with tf.GradientTape() as tape:
-            outputs = forward(model, config.net, inputs, training=True)
-            terms = compute_loss(config, outputs, targets, global_batch, num_visible)
-            scaled = optimizer.get_scaled_loss(terms["loss"]) if mixed else terms["loss"]
-        grads = tape.gradient(scaled, model.trainable_variables)
-        if mixed:
-            grads = optimizer.get_unscaled_gradients(grads)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return terms
-
-    def count_visible(targets):
-        return tf.reduce_sum(tf.cast(targets["keypoint_vis"], tf.float32))
-
-    @tf.function
-    def train_step(iterator):
-        inputs, targets = next(iterator)
-        num_visible = tf.constant(0.0)
-        if config.net == "posenet":
-            # The PoseNet loss divides by the visible keypoints of the GLOBAL batch. It is
-            # summed here, in cross-replica context, before the step: an all-reduce inside
-            # the replica function would interleave with the gradient all-reduce.
-            num_visible = strategy.reduce(
-                tf.distribute.ReduceOp.SUM, strategy.run(count_visible, args=(targets,)), axis=None
-            )
-        per_replica = strategy.run(replica_step, args=(inputs, targets, num_visible))
-        return {
-            k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-            for k, v in per_replica.items()
-        }
-
-    return train_step
-
-
-def _probe_loss(config, model, inputs, targets):
-    """Loss of the model (inference mode) on one fixed batch: the 'does it learn' number."""
-
-    def run() -> float:
-        outputs = forward(model, config.net, inputs, training=False)
-        return float(compute_loss(config, outputs, targets)["loss"])
-
-    return run
 
 
 def _progress(config, chief, start_step):

@@ -1,0 +1,119 @@
+"""The import graph of hand3d_tf has no cycles (docs/development.md: data flows one way).
+
+The graph is read from the source (ast), not by importing: every ``import`` and ``from ...
+import`` of a hand3d_tf module counts, at module level or inside a function (a lazy import
+only hides a cycle until the function runs). ``from package import name`` points at the
+submodule ``package.name`` when there is one, else at the package's ``__init__``.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = "hand3d_tf"
+
+# Cycles in modules other sessions own, left for them (issue 15). Each is the sorted set of
+# modules of one strongly connected component; a new cycle, or one of these growing,
+# fails the test.
+KNOWN_CYCLES = [
+    # hand3d_tf/__init__ exports ColorHandPose3D lazily; weights reads hand3d_tf.__version__.
+    ["hand3d_tf", "hand3d_tf.pipeline", "hand3d_tf.weights"],
+    # scene lazily imports scene_v2, which builds on scene (and hand_surface on scene).
+    ["hand3d_tf.data.synthetic.hand_surface", "hand3d_tf.data.synthetic.scene",
+     "hand3d_tf.data.synthetic.scene_v2"],
+]  # fmt: skip
+
+
+def package_modules(root: pathlib.Path = REPO, package: str = PACKAGE) -> dict[str, pathlib.Path]:
+    """{dotted module name: file}; a package is named by its folder (its ``__init__``)."""
+    modules = {}
+    for path in sorted((root / package).rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    return modules
+
+
+def import_graph(modules: dict[str, pathlib.Path]) -> dict[str, set[str]]:
+    """{module: the package modules it imports anywhere in its source}."""
+
+    def known(name: str) -> str | None:  # a name inside a module resolves to that module
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    root = next(iter(modules)).split(".")[0]
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(known(a.name) for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from . import x, from ..a import b
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([base] if base else []))
+                if base.split(".")[0] != root:
+                    continue
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in modules else known(base))
+        graph[name] = {t for t in targets if t is not None and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+                on_stack.discard(component[-1])
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_the_checker_finds_a_lazy_cycle_and_relative_imports(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("from . import b\n")
+    (pkg / "sub" / "a.py").write_text("def f():\n    from pkg.sub.b import g\n")
+    (pkg / "sub" / "b.py").write_text("from .a import f\nfrom pkg import sub\n")
+    (pkg / "c.py").write_text("import pkg.sub.a\nimport numpy\n")
+    graph = import_graph(package_modules(tmp_path, "pkg"))
+    assert graph["pkg.sub.b"] == {"pkg.sub.a", "pkg.sub"}
+    assert graph["pkg.c"] == {"pkg.sub.a"}
+    assert cycles(graph) == [["pkg.sub", "pkg.sub.a", "pkg.sub.b"]]
+
+
+def test_no_import_cycles_in_the_package():
+    found = cycles(import_graph(package_modules()))
+    assert [c for c in found if c not in KNOWN_CYCLES] == []
+    assert not [c for c in found if any(m.startswith("hand3d_tf.training") for m in c)]
+    if found:
+        pytest.xfail(f"known cycles outside hand3d_tf/training, owned elsewhere: {found}")
