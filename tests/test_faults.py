@@ -333,7 +333,7 @@ class _FakePipe:
 
 
 def test_sigint_ends_the_video_after_the_current_frame(tmp_path):
-    from hand3d_tf.cli import predict
+    from hand3d_tf import predict
 
     video = _write_video(tmp_path / "clip.mp4", 10)
     out = tmp_path / "out"
@@ -348,7 +348,7 @@ def test_sigint_ends_the_video_after_the_current_frame(tmp_path):
 
 
 def test_zero_frames_write_no_video_and_name_none(tmp_path, capsys):
-    from hand3d_tf.cli import predict
+    from hand3d_tf import predict
 
     video = _write_video(tmp_path / "clip.mp4", 3)
     out = tmp_path / "out"

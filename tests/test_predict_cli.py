@@ -1,4 +1,9 @@
-"""hand3d-predict on a directory of tiny random-weight networks (hand3d_tf/cli/predict.py)."""
+"""Image and video prediction (hand3d_tf/predict.py) and its CLIs, hand3d-predict and the demo.
+
+The library is called directly on tiny random-weight networks; each CLI runs once in a
+subprocess for a success and a user error (tests/test_faults.py holds predict's other
+one-line user errors and the signal tests).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ import pathlib
 import cv2
 import numpy as np
 import pytest
-from absl import app, flags
 
-from hand3d_tf import pipeline
-from hand3d_tf.cli import predict
+from hand3d_tf import pipeline, predict
+from hand3d_tf.cli.errors import UserError
+from tests.helpers import run_cli
 
 CONFIGS = {
     "handsegnet": {"width": 0.125, "upsample": True},
@@ -21,13 +26,13 @@ CONFIGS = {
 
 
 @pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    from hand3d_tf import models, weights
+def weights_dir(tiny_weights):
+    return tiny_weights(CONFIGS)
 
-    directory = tmp_path_factory.mktemp("tiny_weights")
-    for net, config in CONFIGS.items():
-        weights.save_weights(directory / net, models.build(net, config), config)
-    return directory
+
+@pytest.fixture(scope="module")
+def tiny_pipe(weights_dir):
+    return predict.load_pipeline(weights_dir)
 
 
 def _image(hw=(120, 160)) -> np.ndarray:
@@ -36,109 +41,194 @@ def _image(hw=(120, 160)) -> np.ndarray:
     return np.clip(cv2.resize(small, (hw[1], hw[0])), 0, 255).astype(np.uint8)
 
 
-def _run(argv):
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["hand3d-predict", *argv])
-    predict.main(["hand3d-predict"])
+def _write_image(path: pathlib.Path) -> pathlib.Path:
+    cv2.imwrite(str(path), _image())  # BGR on disk: the file's RGB is _image()[..., ::-1]
+    return path
 
 
-def _spy_on_loading(monkeypatch, replacement=None) -> list:
-    """Records the pipelines hand3d-predict builds; `replacement` is returned instead."""
-    built, load = [], pipeline.ColorHandPose3D.from_weights_dir
-
-    def from_weights_dir(path, input_size=pipeline.DEFAULT_INPUT_SIZE):
-        pipe = replacement or load(path, input_size=input_size)
-        built.append((pathlib.Path(path), tuple(input_size), pipe))
-        return pipe
-
-    monkeypatch.setattr(pipeline.ColorHandPose3D, "from_weights_dir", from_weights_dir)
-    return built
+def test_load_pipeline_reads_the_weights_folder_at_the_input_size(weights_dir, tiny_pipe):
+    assert tiny_pipe.input_size == (240, 320)
+    assert tiny_pipe.source["weights"] == str(weights_dir)
+    assert tiny_pipe.source["configs"]["handsegnet"]["upsample"] is True
+    assert predict.load_pipeline(weights_dir, input_size=(120, 160)).input_size == (120, 160)
 
 
-def test_image_writes_json_and_png(weights_dir, tmp_path, capsys, monkeypatch):
-    image_path = tmp_path / "hand.png"
-    cv2.imwrite(str(image_path), _image())
+def test_image_writes_json_and_png(tiny_pipe, tmp_path):
+    image_path = _write_image(tmp_path / "hand.png")
     out = tmp_path / "out"
-    built = _spy_on_loading(monkeypatch)
-    _run(
-        [
-            f"--image={image_path}",
-            f"--weights={weights_dir}",
-            f"--output_dir={out}",
-            "--hand_side=right",
-        ]
-    )
-    printed = capsys.readouterr().out
-    assert str(out / "hand.json") in printed and str(out / "hand.png") in printed
-    text = (out / "hand.json").read_text()
+    json_path, png_path = predict.predict_image(tiny_pipe, image_path, "right", out)
+    assert (json_path, png_path) == (out / "hand.json", out / "hand.png")
+    text = json_path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     record = json.loads(text)
+    assert record["image"] == str(image_path)
     assert record["hand_side"] == "right" and record["image_size_hw"] == [120, 160]
+    assert record["input_size_hw"] == [240, 320] and record["model"] == "ColorHandPose3D"
     assert np.asarray(record["keypoints_uv"]).shape == (21, 2)
     assert np.asarray(record["keypoints_xyz"]).shape == (21, 3)
     assert len(record["keypoint_scores"]) == 21 and len(record["keypoint_names"]) == 21
     assert record["weights"]["configs"]["posenet"]["width"] == 0.125
     assert isinstance(record["hand_found"], bool)
-    png = cv2.imread(str(out / "hand.png"))
+    png = cv2.imread(str(png_path))
     assert png is not None and png.shape[0] > 300 and png.std() > 5
-    # The values are the library's for the same image (RGB), weights and hand side.
-    [(path, size, pipe)] = built
-    assert path == weights_dir and size == (240, 320)
-    want = pipe.predict(_image()[..., ::-1], hand_side="right").record(0)
+    # The values are the library's for the same image (RGB: the file holds BGR), weights
+    # and hand side.
+    want = tiny_pipe.predict(_image()[..., ::-1], hand_side="right").record(0)
     assert want["keypoints_uv"] != want["keypoints_xyz"]  # not a trivially equal pair
     for key, value in want.items():
         np.testing.assert_array_equal(record[key], value, err_msg=key)
 
 
+def test_array_image_needs_a_name_and_gives_the_same_record(tiny_pipe, tmp_path):
+    rgb = _image()[..., ::-1]
+    with pytest.raises(ValueError, match="name"):
+        predict.predict_image(tiny_pipe, rgb, "left", tmp_path)
+    json_path, _ = predict.predict_image(tiny_pipe, rgb, "left", tmp_path / "a", name="frame")
+    from_file = predict.predict_image(tiny_pipe, _write_image(tmp_path / "frame.png"), "left",
+                                      tmp_path / "b")[0]  # fmt: skip
+    record, want = json.loads(json_path.read_text()), json.loads(from_file.read_text())
+    assert record.pop("image") == "frame" and want.pop("image") == str(tmp_path / "frame.png")
+    assert record == want
+
+
 def test_default_model_on_the_example_writes_the_stored_prediction(
     default_pipeline, tmp_path, monkeypatch
 ):
-    from tests.test_default_model import WEIGHTS, assert_stored_prediction
+    from tests.test_default_model import assert_stored_prediction
 
-    # The default --weights and --hand_side=left, as the stored prediction was made; the
-    # session's default model stands in for the load (built and checked once).
-    built = _spy_on_loading(monkeypatch, replacement=default_pipeline)
-    _run([f"--image={WEIGHTS / 'example_hand.png'}", f"--output_dir={tmp_path}"])
-    assert [(path, size) for path, size, _ in built] == [
-        (pipeline.DEFAULT_WEIGHTS_DIR, tuple(default_pipeline.input_size))
-    ]
-    record = json.loads((tmp_path / "example_hand.json").read_text())
+    # No weights given: the bundled weights/default at 240x320, as the stored prediction was
+    # made; the session's default model stands in for the load (built and checked once).
+    built = []
+
+    def from_weights_dir(path, input_size=pipeline.DEFAULT_INPUT_SIZE):
+        built.append((pathlib.Path(path), tuple(input_size)))
+        return default_pipeline
+
+    monkeypatch.setattr(pipeline.ColorHandPose3D, "from_weights_dir", from_weights_dir)
+    pipe = predict.load_pipeline()
+    assert built == [(pipeline.DEFAULT_WEIGHTS_DIR, tuple(default_pipeline.input_size))]
+    json_path, _ = predict.predict_image(pipe, predict.EXAMPLE_IMAGE, "left", tmp_path)
+    record = json.loads(json_path.read_text())
+    assert json_path == tmp_path / "example_hand.json"
     assert record["hand_side"] == "left" and record["image_size_hw"] == [240, 320]
     assert_stored_prediction(record)
 
 
-def test_video_writes_annotated_video_and_json_lines(weights_dir, tmp_path, capsys):
+def test_demo_prints_image_model_hand_found_and_files(default_pipeline, tmp_path, monkeypatch,
+                                                      capsys):  # fmt: skip
+    monkeypatch.setattr(pipeline.ColorHandPose3D, "from_pretrained", lambda: default_pipeline)
+    json_path, png_path = predict.run_demo(output_dir=tmp_path / "demo")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"image: {predict.EXAMPLE_IMAGE} (320x240)"
+    assert lines[1].startswith(f"model: {default_pipeline.source['weights']} (loaded in ")
+    assert lines[2].startswith("hand found: True; prediction + figure in ")
+    assert lines[3:] == [f"wrote {json_path}", f"wrote {png_path}"]
+    assert json_path == tmp_path / "demo" / "example_hand.json" and png_path.is_file()
+
+
+def test_video_writes_annotated_video_and_json_lines(tiny_pipe, tmp_path, capsys):
     video_path = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
     for shift in range(4):
         writer.write(np.roll(_image(), 8 * shift, axis=1)[..., ::-1])
     writer.release()
     out = tmp_path / "out"
-    _run(
-        [
-            f"--video={video_path}",
-            f"--weights={weights_dir}",
-            f"--output_dir={out}",
-            "--max_frames=3",
-        ]
-    )
+    outputs = predict.predict_video(tiny_pipe, str(video_path), "left", out, max_frames=3)
+    assert outputs.paths() == [out / "clip.mp4", out / "clip.jsonl"]
+    assert outputs.frames == 3 and outputs.interrupted_by is None
     assert "frames/s" in capsys.readouterr().out
     lines = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
-    assert lines[0]["video"] == str(video_path)
+    assert lines[0]["video"] == str(video_path) and lines[0]["hand_side"] == "left"
     assert [line["frame"] for line in lines[1:]] == [0, 1, 2]
     capture = cv2.VideoCapture(str(out / "clip.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     capture.release()
 
 
-def test_unreadable_image_names_the_path(weights_dir, tmp_path):
+def test_bad_inputs_name_the_file_or_value(tmp_path):
     bad = tmp_path / "not_an_image.png"
     bad.write_text("hello")
-    with pytest.raises(app.UsageError, match="not_an_image.png"):
-        _run([f"--image={bad}", f"--weights={weights_dir}", f"--output_dir={tmp_path}"])
-    with pytest.raises(app.UsageError, match="missing.png"):
-        _run([f"--image={tmp_path / 'missing.png'}", f"--output_dir={tmp_path}"])
-    with pytest.raises(app.UsageError, match="hand_side"):
-        _run([f"--image={bad}", "--hand_side=middle", f"--output_dir={tmp_path}"])
-    with pytest.raises(app.UsageError, match="weights directory"):
-        _run([f"--video={bad}", f"--weights={tmp_path / 'nothing'}", f"--output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="not_an_image.png"):
+        predict.read_image(bad)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        predict.read_image(tmp_path / "missing.png")
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((20, 40, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"tiny.png' is 40x20 pixels; .* at least 32x32"):
+        predict.check_image(tiny)
+    (tmp_path / "afile").write_text("hello")
+    with pytest.raises(ValueError, match="cannot open video .*afile"):
+        predict.check_video(str(tmp_path / "afile"))
+    with pytest.raises(FileNotFoundError, match="weights directory .*nothing"):
+        predict.check_weights(tmp_path / "nothing")
+    with pytest.raises(FileNotFoundError, match="none.pickle"):
+        predict.check_weights(None, tmp_path / "none.pickle", tmp_path / "none.pickle")
+    for one in ({"handsegnet_pickle": bad}, {"posenet_pickle": bad}):
+        with pytest.raises(ValueError, match="go together"):
+            predict.load_pipeline(**one)
+
+
+# --- the CLIs ------------------------------------------------------------------------------
+
+
+def _config(**changes):
+    from hand3d_tf.cli.predict import PredictConfig
+
+    values = dict(image="a.png", video=None, hand_side="left", weights=None,
+                  handsegnet_pickle=None, posenet_pickle=None, output_dir="out",
+                  input_size=(240, 320), max_frames=None)  # fmt: skip
+    return PredictConfig(**{**values, **changes})
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"image": None}, "exactly one of --image or --video"),
+        ({"video": "clip.mp4"}, "exactly one of --image or --video"),
+        ({"hand_side": "middle"}, "--hand_side must be one of .*'middle'"),
+        ({"max_frames": -1}, "--max_frames must be >= 0; received -1"),
+        ({"posenet_pickle": "p.pickle"}, "--handsegnet_pickle and --posenet_pickle go together"),
+    ],
+)
+def test_predict_config_names_the_flag(changes, message):
+    assert _config().image == "a.png"
+    with pytest.raises(UserError, match=message):
+        _config(**changes)
+
+
+def test_predict_cli_in_a_subprocess_success_and_user_error(weights_dir, tmp_path):
+    image_path = _write_image(tmp_path / "hand.png")
+    out = tmp_path / "out"
+    # --input_size in the old list spelling "H,W" still works.
+    ok = run_cli("predict", f"--image={image_path}", f"--weights={weights_dir}",
+                 f"--output_dir={out}", "--input_size=120,160")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert ok.stdout.splitlines() == [str(out / "hand.json"), str(out / "hand.png")]
+    assert json.loads((out / "hand.json").read_text())["input_size_hw"] == [120, 160]
+    assert "cuInit" not in ok.stderr and "cpu_feature_guard" not in ok.stderr
+    bad = run_cli("predict", f"--image={image_path}", "--input_size=240by320",
+                  f"--output_dir={tmp_path / 'bad'}")  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "hand3d-predict: error: --input_size must be HxW (e.g. 240x320); received '240by320'"
+    ]
+    assert not (tmp_path / "bad").exists()
+
+
+def test_demo_cli_in_a_subprocess_old_spelling_and_user_error(tmp_path):
+    # The deprecated --demo_output_dir still works (with a warning); output as make demo's.
+    ok = run_cli("demo", f"--demo_output_dir={tmp_path / 'demo'}")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    lines = ok.stdout.splitlines()
+    starts = ("image: ", "model: ", "hand found: True; ", "wrote ", "wrote ")
+    assert len(lines) == 5 and all(map(str.startswith, lines, starts)), lines
+    assert lines[-1] == f"wrote {tmp_path / 'demo' / 'example_hand.png'}"
+    assert ok.stderr.strip().splitlines() == [
+        "warning: --demo_output_dir is deprecated; use --output_dir"
+    ]
+    bad = run_cli("demo", f"--image={tmp_path / 'none.png'}", f"--output_dir={tmp_path / 'x'}")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        f"hand3d-demo: error: --image={tmp_path / 'none.png'}: no such file"
+    ]
+    assert not (tmp_path / "x").exists()

@@ -1,55 +1,65 @@
-"""`make demo`: the main job on the bundled default model.
+"""hand3d-demo: `make demo`, the main job on the bundled default model.
 
-Runs the full RGB -> 3D pipeline (`hand3d-predict`) with ``weights/default`` on the bundled
-example image ``weights/example_hand.png`` (a synthetic render of this project's RHD-format
-generator) and writes the JSON and the figure to ``demo_output/``.
+Example (hand3d-demo is `python -m hand3d_tf.cli.demo`, not an installed command):
+  make demo                                         # the bundled example image
+  python -m hand3d_tf.cli.demo --image=hand.png --output_dir=out
+                                                    # i.e. hand3d-demo --image=hand.png ...
 
-    python -m hand3d_tf.cli.demo [--image=PATH] [--output_dir=demo_output]
+Runs the full RGB -> 3D pipeline (as hand3d-predict does) with ``weights/default`` on an
+image, by default the bundled example ``weights/example_hand.png`` (a synthetic render of
+this project's RHD-format generator), and writes <name>.json and <name>.png to --output_dir.
+It prints the image, the model, whether a hand was found and the files written. The
+library: hand3d_tf.predict.run_demo.
+
+--demo_image and --demo_output_dir are the deprecated spellings of --image and --output_dir
+(removed in the next release).
 """
 
 from __future__ import annotations
 
-import json
-import pathlib
-import time
+import dataclasses
 
-from absl import app, flags
+from hand3d_tf.cli import app, shared_flags
+from hand3d_tf.cli.errors import UserError, check_input_file, check_output_dir, user_errors
 
-from hand3d_tf import pipeline
-from hand3d_tf.cli import predict
 
-EXAMPLE_IMAGE = pipeline.BUNDLED_WEIGHTS_ROOT / "example_hand.png"
+def define_flags(m: str) -> None:
+    from hand3d_tf.predict import EXAMPLE_IMAGE
 
-flags.DEFINE_string("demo_image", str(EXAMPLE_IMAGE), "image to run the demo on")
-flags.DEFINE_string("demo_output_dir", "demo_output", "where the demo writes its results")
-FLAGS = flags.FLAGS
+    shared_flags.image(m, default=str(EXAMPLE_IMAGE), help="image to run the demo on")
+    shared_flags.output_dir(m, default="demo_output", help="where the demo writes its results")
+    shared_flags.deprecated_alias(m, "demo_image", "image")
+    shared_flags.deprecated_alias(m, "demo_output_dir", "output_dir")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    image: str
+    output_dir: str
+
+    def __post_init__(self):
+        check_input_file(self.image, "--image")
+        check_output_dir(self.output_dir)
+
+    @classmethod
+    def from_flags(cls) -> DemoConfig:
+        return cls(image=shared_flags.value("image", "demo_image"),
+                   output_dir=shared_flags.value("output_dir", "demo_output_dir"))  # fmt: skip
 
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    image_path = pathlib.Path(FLAGS.demo_image)
-    out_dir = pathlib.Path(FLAGS.demo_output_dir)
-    image = predict.read_image(str(image_path))
-    print(f"image: {image_path} ({image.shape[1]}x{image.shape[0]})")
-    start = time.perf_counter()
-    pipe = pipeline.ColorHandPose3D.from_pretrained()
-    source = (
-        pipe.source.get("weights", pipe.source) if isinstance(pipe.source, dict) else pipe.source
-    )
-    print(f"model: {source} (loaded in {time.perf_counter() - start:.1f} s)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    json_path, png_path = predict.predict_image(pipe, str(image_path), "left", out_dir)
-    seconds = time.perf_counter() - start
-    record = json.loads(json_path.read_text())
-    print(f"hand found: {record['hand_found']}; prediction + figure in {seconds:.2f} s")
-    print(f"wrote {json_path}")
-    print(f"wrote {png_path}")
+        raise UserError(f"unexpected arguments: {argv[1:]}")
+    config = DemoConfig.from_flags()
+    from hand3d_tf import predict
+
+    with user_errors(ValueError, FileNotFoundError, prefix="--image: "):
+        predict.check_image(config.image)
+    predict.run_demo(config.image, config.output_dir)
 
 
 def run():
-    app.run(main)
+    app.run(__name__, main, define_flags, needs_tensorflow=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,300 @@
+"""Image and video prediction with ColorHandPose3D: what hand3d-predict and `make demo` do.
+
+    from hand3d_tf import predict
+    pipe = predict.load_pipeline(weights="weights/default")       # or the released pickles
+    json_path, png_path = predict.predict_image(pipe, "hand.png", "left", "out")
+    outputs = predict.predict_video(pipe, "clip.mp4", "left", "out", max_frames=100)
+
+An image gives ``<output_dir>/<name>.json`` (the result's record, the image size, the hand
+side, the model and its weights; strict JSON, missing values are null) and ``<name>.png``
+(hand3d_tf.figures.prediction_figure). A video gives ``<name>.mp4`` (mask tint + skeleton)
+and ``<name>.jsonl`` (a header line, then one record per frame).
+
+The cheap checks (``check_weights``, ``check_image``, ``check_video``) read metadata only and
+build no network, so a caller can refuse bad input before the seconds a load takes. Errors
+are ordinary exceptions naming the file or value: FileNotFoundError, ValueError and the
+weights module's WeightsFileError / WeightMismatchError (``weight_errors()``). No TensorFlow
+is imported here; loading the networks imports it (hand3d_tf.pipeline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import time
+
+import cv2
+import numpy as np
+
+import hand3d_tf
+from hand3d_tf import pipeline
+
+EXAMPLE_IMAGE = pipeline.BUNDLED_WEIGHTS_ROOT / "example_hand.png"  # `make demo`'s image
+
+
+def weight_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions of weight files that are missing, malformed or do not fit the nets."""
+    from hand3d_tf import safe_pickle, weights
+
+    return (
+        FileNotFoundError, weights.WeightsFileError, weights.WeightMismatchError,
+        safe_pickle.UnsafePickleError,
+    )  # fmt: skip
+
+
+# --- weights -----------------------------------------------------------------------------
+
+
+def _pickles(handsegnet_pickle, posenet_pickle) -> tuple | None:
+    """Both released pickles, or None for neither; ValueError for only one."""
+    if not handsegnet_pickle and not posenet_pickle:
+        return None
+    if not (handsegnet_pickle and posenet_pickle):
+        raise ValueError("handsegnet_pickle and posenet_pickle go together; give both")
+    return handsegnet_pickle, posenet_pickle
+
+
+def check_weights(weights=None, handsegnet_pickle=None, posenet_pickle=None) -> None:
+    """Without building a network: the pickles exist, or the weights folder (default: the
+    bundled ``weights/default``) holds the three nets with sound metadata."""
+    pickles = _pickles(handsegnet_pickle, posenet_pickle)
+    if pickles is None:
+        pipeline.check_weights_dir(weights or pipeline.DEFAULT_WEIGHTS_DIR)
+        return
+    for path in pickles:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"weight pickle not found: {path}")
+
+
+def load_pipeline(
+    weights=None, handsegnet_pickle=None, posenet_pickle=None,
+    input_size=pipeline.DEFAULT_INPUT_SIZE,
+) -> pipeline.ColorHandPose3D:  # fmt: skip
+    """ColorHandPose3D from the released pickles (both) or a weights folder in the project's
+    format (default: the bundled ``weights/default``). Imports TensorFlow."""
+    pickles = _pickles(handsegnet_pickle, posenet_pickle)
+    if pickles is not None:
+        return pipeline.ColorHandPose3D.from_original_weights(*pickles, input_size=input_size)
+    weights = weights or pipeline.DEFAULT_WEIGHTS_DIR
+    return pipeline.ColorHandPose3D.from_weights_dir(weights, input_size=input_size)
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+
+def check_size(what: str, height: int, width: int) -> None:
+    """ValueError naming ``what`` if a side is under pipeline.MIN_IMAGE_SIDE pixels."""
+    if min(height, width) < pipeline.MIN_IMAGE_SIDE:
+        side = pipeline.MIN_IMAGE_SIDE
+        raise ValueError(
+            f"{what} is {width}x{height} pixels; prediction needs at least {side}x{side}"
+        )
+
+
+def read_image(path) -> np.ndarray:
+    """RGB uint8 [H, W, 3]; grayscale is expanded and alpha dropped by cv2.IMREAD_COLOR.
+
+    FileNotFoundError / ValueError naming ``path`` when it is missing or not an image.
+    """
+    path = str(path)
+    if not pathlib.Path(path).is_file():
+        raise FileNotFoundError(f"cannot read image {path!r} (missing or not an image file)")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path!r} (missing or not an image file)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def check_image(path) -> np.ndarray:
+    """``read_image(path)`` if it is large enough to predict on (else ValueError)."""
+    image = read_image(path)
+    check_size(f"image {str(path)!r}", *image.shape[:2])
+    return image
+
+
+def open_video(source: str):
+    """An opened cv2.VideoCapture of a file, or of camera N for the source ``"N"``."""
+    source = str(source)
+    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not capture.isOpened():
+        raise ValueError(f"cannot open video {source!r} (missing file or camera)")
+    return capture
+
+
+def check_video(source: str) -> None:
+    """ValueError for a video that cannot be opened or whose frames are too small."""
+    capture = open_video(source)
+    try:
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        capture.release()
+    if width > 0 and height > 0:
+        check_size(f"video {str(source)!r}", height, width)
+
+
+def _header(pipe, hand_side: str) -> dict:
+    return {"hand3d_tf_version": hand3d_tf.__version__, "hand_side": hand_side,
+            "model": "ColorHandPose3D", "input_size_hw": list(pipe.input_size or []),
+            "weights": pipe.source}  # fmt: skip
+
+
+# --- image -------------------------------------------------------------------------------
+
+
+def predict_image(
+    pipe, image, hand_side: str, output_dir, name: str | None = None
+) -> tuple[pathlib.Path, pathlib.Path]:
+    """Write ``<output_dir>/<name>.json`` and ``<name>.png`` for one image; return both paths.
+
+    Args:
+      pipe: a ColorHandPose3D (or anything with its ``predict``, ``input_size``, ``source``).
+      image: an image file, or an RGB uint8 array [H, W, 3] (then ``name`` is required).
+      hand_side: "left" or "right" (hand3d_tf.keypoints.HAND_SIDES).
+      output_dir: created if needed.
+      name: the outputs' stem; default the image file's stem.
+    """
+    from hand3d_tf import figures
+
+    if isinstance(image, (str, os.PathLike)):
+        source = str(image)
+        name = name or pathlib.Path(image).stem
+        image = check_image(image)
+    elif name is None:
+        raise ValueError("predict_image: give a name for the outputs of an array image")
+    else:
+        source = name
+        check_size(f"image {name!r}", *np.shape(image)[:2])
+    result = pipe.predict(image, hand_side=hand_side)
+    record = {"image": source, "image_size_hw": list(image.shape[:2])}
+    record.update(_header(pipe, hand_side))
+    record.update(result.record(0))
+    out_dir = pathlib.Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, png_path = out_dir / f"{name}.json", out_dir / f"{name}.png"
+    json_path.write_text(json.dumps(record, indent=1, allow_nan=False))
+    figures.prediction_figure(image, result, 0, title=name).savefig(png_path)
+    return json_path, png_path
+
+
+# --- video -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class VideoOutputs:
+    """What predict_video wrote. video: None when no frame was processed (no file)."""
+
+    video: pathlib.Path | None
+    jsonl: pathlib.Path
+    frames: int
+    interrupted_by: int | None = None  # the signal that stopped it early
+
+    def paths(self) -> list[pathlib.Path]:
+        return [p for p in (self.video, self.jsonl) if p is not None]
+
+
+class StopOnSignal:
+    """While installed, SIGINT / SIGTERM only set ``signum``: the video loop finishes its
+    frame, then stops and finalises the files (a killed cv2 writer leaves an unplayable
+    .mp4 without its index). Signals after the first are ignored until it is removed."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def _handle(self, signum, frame):
+        self.signum = self.signum or signum
+
+    @contextlib.contextmanager
+    def installed(self):
+        previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def predict_video(
+    pipe, source: str, hand_side: str, output_dir, max_frames: int | None = None, stop=None
+) -> VideoOutputs:
+    """Annotated ``<name>.mp4`` + ``<name>.jsonl`` of a video file or camera ``"N"``.
+
+    ``max_frames`` ends it after that many frames; ``stop`` (a StopOnSignal, installed by
+    the caller) ends it after the current frame. The .mp4 is finalised either way, so the
+    frames done are playable. Prints a progress bar and the frames per second.
+    """
+    from tqdm import tqdm
+
+    from hand3d_tf import figures
+
+    source = str(source)
+    capture = open_video(source)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    if max_frames is not None:
+        total = min(total or max_frames, max_frames)
+    name = f"camera{source}" if source.isdigit() else pathlib.Path(source).stem
+    out_dir = pathlib.Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video_path, jsonl_path = out_dir / f"{name}.mp4", out_dir / f"{name}.jsonl"
+    writer, frames, start = None, 0, time.perf_counter()
+    try:
+        with jsonl_path.open("w") as lines, tqdm(total=total, unit="frame") as bar:
+            lines.write(json.dumps({"video": source, **_header(pipe, hand_side)}) + "\n")
+            while max_frames is None or frames < max_frames:
+                if stop is not None and stop.signum:
+                    break
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                result = pipe.predict(rgb, hand_side=hand_side)
+                if writer is None:
+                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                    size = (rgb.shape[1], rgb.shape[0])
+                    writer = cv2.VideoWriter(str(video_path), fourcc, fps, size)
+                annotated = figures.annotate_frame(rgb, result, 0)
+                writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
+                record = {"frame": frames, **result.record(0)}
+                lines.write(json.dumps(record, allow_nan=False) + "\n")
+                frames += 1
+                bar.update(1)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()  # writes the .mp4 index: without it no player opens the file
+    seconds = time.perf_counter() - start
+    print(f"{frames} frames in {seconds:.1f} s: {frames / max(seconds, 1e-9):.2f} frames/s")
+    if writer is None:
+        print(f"no frame was processed: no video written ({video_path} does not exist)")
+    interrupted = stop.signum if stop is not None else None
+    return VideoOutputs(video_path if writer is not None else None, jsonl_path, frames, interrupted)
+
+
+# --- the demo ----------------------------------------------------------------------------
+
+
+def run_demo(image=EXAMPLE_IMAGE, output_dir="demo_output", hand_side: str = "left") -> tuple:
+    """`make demo`: the bundled default model on ``image``; prints what it does (image,
+    model, hand found, the files written) and returns predict_image's two paths."""
+    image_path = pathlib.Path(image)
+    rgb = check_image(image_path)
+    print(f"image: {image_path} ({rgb.shape[1]}x{rgb.shape[0]})")
+    start = time.perf_counter()
+    pipe = pipeline.ColorHandPose3D.from_pretrained()
+    source = pipe.source.get("weights", pipe.source)
+    print(f"model: {source} (loaded in {time.perf_counter() - start:.1f} s)")
+    start = time.perf_counter()
+    json_path, png_path = predict_image(pipe, image_path, hand_side, output_dir)
+    seconds = time.perf_counter() - start
+    record = json.loads(json_path.read_text())
+    print(f"hand found: {record['hand_found']}; prediction + figure in {seconds:.2f} s")
+    print(f"wrote {json_path}")
+    print(f"wrote {png_path}")
+    return json_path, png_path
