@@ -42,7 +42,8 @@ setup(
     name="hand3d_tf",
     version="0.1.0",
     description="ColorHandPose3D (single-image 3D hand pose) in TensorFlow 2 / Keras, to the edge",
-    packages=find_packages(include=["hand3d_tf", "hand3d_tf.*", "benchmarks", "benchmarks.*"]),
+    # benchmarks/ (command-line tools over hand3d_tf.lite) runs from the checkout: not installed.
+    packages=find_packages(include=["hand3d_tf", "hand3d_tf.*"]),
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest>=8"], "tensorboard": ["tensorboard>=2.21,<2.22"]},

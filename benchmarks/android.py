@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 from benchmarks import report
-from benchmarks.sidecar import SidecarError, load_sidecar, sidecar_path
+from hand3d_tf.lite.sidecar import SidecarError, load_sidecar, sidecar_path
 
 DELEGATE_FLAGS = {
     "xnnpack": ["--use_xnnpack=true"],

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchmarks import accuracy as acc
-from benchmarks import latency, nets, report, runner
-from benchmarks.evalset import EvalSet
-from benchmarks.pipeline import GLUE_STAGES, STAGES, TflitePipeline, pipeline_accuracy
-from benchmarks.sidecar import REFERENCE_MODE
+from benchmarks import latency, report
+from hand3d_tf.lite import accuracy as acc
+from hand3d_tf.lite import nets, runner
+from hand3d_tf.lite.evalset import EvalSet
+from hand3d_tf.lite.pipeline import GLUE_STAGES, STAGES, TflitePipeline, pipeline_accuracy
+from hand3d_tf.lite.sidecar import REFERENCE_MODE
 
 
 @dataclasses.dataclass

@@ -15,7 +15,7 @@ import pathlib
 import sys
 
 from benchmarks import report
-from benchmarks.sidecar import MODES
+from hand3d_tf.lite.sidecar import MODES
 
 NET_ORDER = ("pipeline", "handsegnet", "posenet", "lifting")
 STATS = ("median", "mean", "p90", "p99", "min")

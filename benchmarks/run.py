@@ -19,8 +19,9 @@ import shlex
 import sys
 import time
 
-from benchmarks import bench, latency, plots, report, runner
-from benchmarks.evalset import EvalSetError, load_eval_set
+from benchmarks import bench, latency, plots, report
+from hand3d_tf.lite import runner
+from hand3d_tf.lite.evalset import EvalSetError, load_eval_set
 
 
 def _ints(text: str) -> list[int]:

@@ -41,3 +41,21 @@ def tiny_weights(tmp_path_factory):
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite_dir(tmp_path_factory):
+    """An export-like folder of tiny stand-in .tflite models with sidecars, built once
+    (tests/lite_models.py): {handsegnet,posenet,lifting}_{fp32,int8} + third_party.tflite."""
+    tf = pytest.importorskip("tensorflow")
+    from tests import lite_models
+
+    return lite_models.build_tiny_exports(tf, tmp_path_factory.mktemp("tiny_export"))
+
+
+@pytest.fixture(scope="session")
+def tiny_eval_arrays():
+    """Eval-set arrays with known structure for the tiny models (tests/lite_models.py)."""
+    from tests import lite_models
+
+    return lite_models.make_eval_arrays()

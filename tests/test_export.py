@@ -197,7 +197,7 @@ def test_every_mode_loads_runs_and_matches_keras(net, mode, nets, exported, test
 
 @pytest.mark.parametrize("net,mode", [("handsegnet", "fp32"), ("lifting", "int8_io")])
 def test_sidecar_describes_its_model(net, mode, exported):
-    from benchmarks import sidecar as bench_sidecar
+    from hand3d_tf.lite import sidecar as bench_sidecar
 
     result = exported[net, mode]
     car = json.loads(result.sidecar_path.read_text())
@@ -232,7 +232,7 @@ def test_sidecar_describes_its_model(net, mode, exported):
     else:
         assert car["normalization"] is None and car["lifting_variant"] == "proposed"
         assert car["outputs"][0]["shape"] == [1, 21, 3]
-    # The benchmark harness accepts it (shared schema, other helper's reader).
+    # The runtime accepts it (the one schema, hand3d_tf.lite.sidecar).
     loaded = bench_sidecar.load_sidecar(result.sidecar_path)
     bench_sidecar.verify_file(loaded, result.tflite_path)
     assert bench_sidecar.verify_tensors(loaded, "inputs", interp.get_input_details())

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.evalset import load_eval_set
+from hand3d_tf.lite.evalset import load_eval_set
 
 NUM = 3
 SEED = 5

@@ -1,4 +1,4 @@
-"""benchmarks/sidecar.py: the export sidecar schema, checked without TensorFlow or a model.
+"""hand3d_tf/lite/sidecar.py: the one sidecar schema, checked without TensorFlow or a model.
 
 The model file is a few arbitrary bytes and the interpreter's tensor details are plain
 dicts, as ``Interpreter.get_input_details()`` returns them.
@@ -13,7 +13,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from benchmarks import sidecar as sc
+from hand3d_tf.files import sha256_file
+from hand3d_tf.lite import sidecar as sc
 
 MODEL_BYTES = b"TFL3 not really a model, but bytes with a known sha256"
 
@@ -75,6 +76,57 @@ def test_schema_constants():
     assert set(sc.REQUIRED_KEYS) == {"format", "net", "mode", "model_file", "model_sha256",
                                      "model_bytes", "inputs", "outputs", "normalization",
                                      "input_size", "output_stride"}  # fmt: skip
+    assert sc.NORMALIZATION == {"scale": 1.0 / 255.0, "offset": -0.5}
+    assert set(sc.NET_INPUT_ROLES) == set(sc.NET_OUTPUT_ROLES) == set(sc.NETS)
+    assert sc.NET_INPUT_ROLES["lifting"] == ("scoremap", "hand_side")
+    assert sc.NET_OUTPUT_ROLES["lifting"] == ("xyz", "xyz_canonical", "rotation")
+    assert {r for roles in sc.NET_INPUT_ROLES.values() for r in roles} == set(sc.INPUT_ROLES)
+    assert {r for roles in sc.NET_OUTPUT_ROLES.values() for r in roles} == set(sc.OUTPUT_ROLES)
+
+
+def test_the_export_writes_with_the_one_definition():
+    """hand3d_tf/export/tflite.py has no copy of the schema: its names are these objects."""
+    from hand3d_tf.export import tflite
+
+    assert tflite.FORMAT is sc.FORMAT and tflite.MODES is sc.MODES
+    assert tflite.NORMALIZATION is sc.NORMALIZATION
+    assert tflite.INPUT_ROLES is sc.NET_INPUT_ROLES
+    assert tflite.OUTPUT_ROLES is sc.NET_OUTPUT_ROLES
+
+
+def test_export_checks_each_sidecar_before_writing_anything(tmp_path, monkeypatch):
+    """export_tflite runs the reader's validate on the sidecar it built; a broken one is an
+    ExportError and neither file is written. (Conversion is stubbed: no TensorFlow.)"""
+    from hand3d_tf.export import tflite
+
+    monkeypatch.setattr(tflite, "convert", lambda *a, **k: MODEL_BYTES)
+    built = {}
+    monkeypatch.setattr(tflite, "describe", lambda *a, **k: built["car"])
+    shapes = {"scoremap": [1, 32, 32, 21], "hand_side": [1, 2]}
+    built["car"] = _raw(mode="fp32", model_file="lifting_fp32.tflite", format="hand3d_tf.tflite/0")
+    with pytest.raises(tflite.ExportError, match=r"lifting fp32: the sidecar breaks its schema: "
+                                                 r".*lifting_fp32\.json: format"):  # fmt: skip
+        tflite.export_tflite(None, "lifting", "fp32", tmp_path, shapes=shapes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    built["car"] = _raw(mode="fp32", model_file="lifting_fp32.tflite")
+    result = tflite.export_tflite(None, "lifting", "fp32", tmp_path, shapes=shapes)
+    car = sc.load_sidecar(result.sidecar_path)
+    sc.verify_file(car, result.tflite_path)
+
+
+def test_validate_is_the_check_load_applies(tmp_path):
+    path = _write(tmp_path, _raw())
+    car = sc.validate(_raw(), path)
+    assert car == sc.load_sidecar(path)
+    assert car.path == path and car.net == "lifting"
+    with pytest.raises(sc.SidecarError, match=r"about\.json: mode 'int4' is not one of"):
+        sc.validate(_raw(mode="int4"), "about.json")
+    with pytest.raises(
+        sc.SidecarError, match=r"x\.json: a sidecar must be a JSON object, got list"
+    ):
+        sc.validate([_raw()], "x.json")
+    with pytest.raises(sc.SidecarError, match=r"x\.json: a sidecar must be a JSON object"):
+        sc.load_sidecar(_write(tmp_path, "[1, 2]").rename(tmp_path / "x.json"))
 
 
 def test_load_parses_every_field(files):
@@ -191,10 +243,10 @@ def test_sidecar_path_and_sha256(tmp_path):
     big = tmp_path / "big.bin"
     data = np.random.default_rng(0).bytes(3 * (1 << 20) + 17)  # several read blocks
     big.write_bytes(data)
-    assert sc.sha256_of(big) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(big) == hashlib.sha256(data).hexdigest()
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
-    assert sc.sha256_of(empty) == hashlib.sha256(b"").hexdigest()
+    assert sha256_file(empty) == hashlib.sha256(b"").hexdigest()
 
 
 def test_verify_file_accepts_its_model_and_names_each_mismatch(files, tmp_path):

@@ -1,12 +1,12 @@
 """What each precision costs: run every export with LiteRT on the held-out eval set.
 
 For each ``<net>_<mode>.tflite`` (with its sidecar) in the export folder this runs the
-model with the LiteRT interpreter (the TF-free harness of ``benchmarks/``) on ``eval.npz``
+model with the LiteRT interpreter (the TF-free runtime ``hand3d_tf.lite``) on ``eval.npz``
 (hand3d-make-eval-set) and compares it with the float tf_keras model on the same inputs:
 
 - size; max / mean absolute deviation of the main output from Keras (logits, last-stage
   score maps, xyz);
-- the task metric (benchmarks/accuracy.py protocols): HandSegNet mask IoU, PoseNet 2-D
+- the task metric (hand3d_tf/lite/accuracy.py protocols): HandSegNet mask IoU, PoseNet 2-D
   AUC (0-30 px) on ground-truth crops, lifting 3-D AUC over 20-50 mm (and 0-50 mm);
 - agreement with the fp32 export: keypoint-argmax agreement (PoseNet), mask-pixel
   agreement (HandSegNet), and the target of the mode (``TARGETS``), met or missed by how much.
@@ -22,7 +22,11 @@ import pathlib
 
 import numpy as np
 
-from hand3d_tf.export import tflite
+from hand3d_tf.atomic import atomic_write
+from hand3d_tf.lite import accuracy as acc
+from hand3d_tf.lite import nets, runner
+from hand3d_tf.lite import sidecar as sc
+from hand3d_tf.lite.evalset import load_eval_set
 
 # Targets against the fp32 export (docs/export.md): (quantity, bound). "agreement": keypoint argmax
 # agreement >= bound; "drop": main metric may fall by at most bound.
@@ -47,21 +51,19 @@ def main_metric(net: str, accuracy: dict) -> float | None:
 
 def keras_outputs(net: str, model, feeds: dict, batch: int = 8) -> dict:
     """Float tf_keras outputs {role: [N, ...]} on eval-set feeds (uint8 frames normalised)."""
-    from benchmarks.nets import normalize_pixels
-
     feeds = dict(feeds)
     if "image" in feeds and feeds["image"].dtype == np.uint8:
-        feeds["image"] = normalize_pixels(feeds["image"], tflite.NORMALIZATION)
+        feeds["image"] = nets.normalize_pixels(feeds["image"], sc.NORMALIZATION)
     n = len(next(iter(feeds.values())))
     parts: dict = {}
     for start in range(0, n, batch):
         chunk = {k: v[start : start + batch].astype(np.float32) for k, v in feeds.items()}
         if net == "lifting":
             out = model([chunk["scoremap"], chunk["hand_side"]], training=False)
-            out = {k: v for k, v in out.items() if k in tflite.OUTPUT_ROLES["lifting"]}
+            out = {k: v for k, v in out.items() if k in sc.NET_OUTPUT_ROLES["lifting"]}
         else:
             y = model(chunk["image"], training=False)
-            out = {tflite.OUTPUT_ROLES[net][0]: y[-1] if isinstance(y, (list, tuple)) else y}
+            out = {sc.NET_OUTPUT_ROLES[net][0]: y[-1] if isinstance(y, (list, tuple)) else y}
         for role, value in out.items():
             parts.setdefault(role, []).append(np.asarray(value))
     return {role: np.concatenate(v) for role, v in parts.items()}
@@ -102,9 +104,6 @@ class ReportRow:
 
 def evaluate_net(net: str, keras_model, export_dir, data, threads: int = 2) -> list[ReportRow]:
     """Rows for the Keras model and every export of ``net`` in ``export_dir``."""
-    from benchmarks import accuracy as acc
-    from benchmarks import nets, runner
-
     feeds = acc.net_feeds(net, data)
     reference = keras_outputs(net, keras_model, feeds)
     entries = [e for e in nets.discover([str(export_dir)]) if e.net == net]
@@ -183,15 +182,13 @@ def accuracy_report(
         ``<export_dir>/accuracy_report``.
       num_samples: the first N samples (0 = all).
     """
-    from benchmarks.evalset import load_eval_set
-
     data = load_eval_set(eval_data).subset(num_samples)
     rows: list[ReportRow] = []
     for net, model in keras_models.items():
         rows.extend(evaluate_net(net, model, export_dir, data, threads))
     stem = pathlib.Path(output_stem or pathlib.Path(export_dir) / "accuracy_report")
-    tflite.write_atomic(stem.with_suffix(".md"), to_markdown(rows, str(eval_data), len(data)))
+    atomic_write(stem.with_suffix(".md"), to_markdown(rows, str(eval_data), len(data)))
     payload = {"eval_data": str(eval_data), "num_samples": len(data), "targets": TARGETS,
                "rows": [dataclasses.asdict(r) for r in rows]}  # fmt: skip
-    tflite.write_atomic(stem.with_suffix(".json"), json.dumps(payload, indent=2, default=float))
+    atomic_write(stem.with_suffix(".json"), json.dumps(payload, indent=2, default=float))
     return rows

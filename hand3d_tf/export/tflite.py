@@ -18,7 +18,9 @@ Every model is traced with a static batch-1 signature and converted with TFLITE_
 only, so an op without a builtin (a Flex op) is a conversion error naming the op: Flex
 ops cannot run in the Python LiteRT runtimes nor be delegated (docs/original.md §10).
 
-The sidecar schema ``hand3d_tf.tflite/1`` is shared with ``benchmarks/sidecar.py``.
+The sidecar schema ``hand3d_tf.tflite/1`` (its format, modes, roles and keys) is defined
+once, in ``hand3d_tf/lite/sidecar.py``; every sidecar is checked with its ``validate``, the
+check the runtime applies when it reads one, before anything is written.
 """
 
 from __future__ import annotations
@@ -39,24 +41,17 @@ from hand3d_tf.atomic import atomic_write
 from hand3d_tf.constants import KEYPOINT_NAMES, NETS
 from hand3d_tf.export.gpu_check import model_ops
 from hand3d_tf.files import sha256_file
+from hand3d_tf.lite import sidecar as schema
 
-FORMAT = "hand3d_tf.tflite/1"
-MODES = ("fp32", "fp16", "dynamic", "int8", "int8_io", "int16x8", "qat")
+# The sidecar schema's names, kept here for this module's callers. INPUT_ROLES / OUTPUT_ROLES
+# are per net: the signature keys double as sidecar roles, outputs in the order read.
+FORMAT = schema.FORMAT
+MODES = schema.MODES
+NORMALIZATION = schema.NORMALIZATION
+INPUT_ROLES = schema.NET_INPUT_ROLES
+OUTPUT_ROLES = schema.NET_OUTPUT_ROLES
 # Modes whose activation ranges come from a representative dataset.
 CALIBRATED_MODES = ("int8", "int8_io", "int16x8", "qat")
-# Image inputs: x = pixel * scale + offset = pixel / 255 - 0.5 (docs/original.md §1).
-NORMALIZATION = {"scale": 1.0 / 255.0, "offset": -0.5}
-# Signature keys double as sidecar roles; outputs in the order the harness reads them.
-INPUT_ROLES = {
-    "handsegnet": ("image",),
-    "posenet": ("image",),
-    "lifting": ("scoremap", "hand_side"),
-}
-OUTPUT_ROLES = {
-    "handsegnet": ("logits",),
-    "posenet": ("scoremap",),
-    "lifting": ("xyz", "xyz_canonical", "rotation"),
-}
 
 RepresentativeData = Callable[[], Iterable[dict]]
 
@@ -304,6 +299,10 @@ def export_tflite(
         weights_path=weights_path,
     )
     tflite_path, sidecar_path = out / f"{stem}.tflite", out / f"{stem}.json"
+    try:  # the reader's own check, before either file is written
+        schema.validate(sidecar, sidecar_path)
+    except schema.SidecarError as e:
+        raise ExportError(f"{net} {mode}: the sidecar breaks its schema: {e}") from e
     write_atomic(tflite_path, flatbuffer)
     write_atomic(sidecar_path, json.dumps(sidecar, indent=2) + "\n")
     return ExportResult(net, mode, tflite_path, sidecar_path, sidecar)

@@ -1,6 +1,6 @@
 """Accuracy of each network on the eval set, and agreement with the fp32 model of the net.
 
-Protocols (docs/original.md §7), all on ``benchmarks/evalset.py`` data:
+Protocols (docs/original.md §7), all on ``hand3d_tf/lite/evalset.py`` data:
 
 - HandSegNet: mask IoU of the detection mask (hand logit > background logit, at the frame
   size) against the ground-truth hand pixels (both hands, what HandSegNet is trained on).

@@ -1,6 +1,6 @@
 """Find the models to benchmark and run them by role (image, scoremap, hand_side -> ...).
 
-A model with a sidecar (``benchmarks/sidecar.py``) is checked against it and run by the
+A model with a sidecar (``hand3d_tf/lite/sidecar.py``) is checked against it and run by the
 roles the sidecar names; one without is "third party": only timed, with random input of
 its declared shape and dtype. TensorFlow-free.
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchmarks import runner
-from benchmarks import sidecar as sc
+from hand3d_tf.lite import runner
+from hand3d_tf.lite import sidecar as sc
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from benchmarks import accuracy as acc
 from hand3d_tf import glue
+from hand3d_tf.lite import accuracy as acc
 
 STAGES = ("glue_segment", "handsegnet", "posenet", "glue_keypoints", "lifting", "io")
 GLUE_STAGES = ("glue_segment", "glue_keypoints")

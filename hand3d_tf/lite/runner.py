@@ -35,6 +35,11 @@ GPU_DELEGATE_LIBS = (
 BUILTIN_DELEGATES = ("xnnpack", "none", "gpu")
 ACCELERATORS = {"litert_cpu": "CPU", "litert_gpu": "GPU", "litert_npu": "NPU"}
 DELEGATE_CHOICES = BUILTIN_DELEGATES + tuple(ACCELERATORS) + ("PATH.so",)
+# What an accelerator needs, for its load error (LiteRT's own log, on stderr, says more).
+ACCELERATOR_HINTS = {
+    "GPU": " (it needs a GPU with a WebGPU, OpenCL or Metal driver)",
+    "NPU": " (it needs a vendor dispatch library for the NPU)",
+}
 
 
 class DelegateError(RuntimeError):
@@ -294,8 +299,10 @@ class Model:
             )
             model = CompiledModel.from_file(str(self.path), options=options)
         except (RuntimeError, ValueError, TypeError) as e:
+            hint = ACCELERATOR_HINTS.get(accelerator, "")
             raise DelegateError(
-                f"{self.path}: LiteRT accelerator {accelerator} failed: {str(e).strip()[:300]}"
+                f"{self.path}: LiteRT accelerator {accelerator} failed{hint}: "
+                f"{str(e).strip()[:300]}"
             ) from e
         if not model.is_fully_accelerated():
             raise DelegateError(

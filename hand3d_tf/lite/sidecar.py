@@ -1,11 +1,13 @@
-"""The ``<net>_<mode>.json`` sidecar of an exported ``.tflite`` model: load and check it.
+"""The ``<net>_<mode>.json`` sidecar of an exported ``.tflite`` model: its one schema.
 
-The schema is shared with the export step (hand3d_tf/export); its keys are listed in
-``REQUIRED_KEYS``. The harness trusts nothing in a sidecar it cannot check against the
-model file: the SHA-256 and byte size of the file, and the name, shape and dtype of
-every input and output listed. A mismatch raises ``SidecarError`` naming both files.
+The export step (``hand3d_tf/export/tflite.py``) writes sidecars with the names defined
+here and checks each one with ``validate`` before writing it; the runtime reads them with
+``load_sidecar``, which runs the same ``validate``. Required keys: ``REQUIRED_KEYS``.
+The runtime trusts nothing in a sidecar it cannot check against the model file: the
+SHA-256 and byte size of the file, and the name, shape and dtype of every input and
+output listed. A mismatch raises ``SidecarError`` naming both files.
 
-TensorFlow-free: json, hashlib and pathlib only.
+TensorFlow-free: json and pathlib only.
 """
 
 from __future__ import annotations
@@ -19,9 +21,25 @@ from hand3d_tf.constants import NETS
 from hand3d_tf.files import sha256_file
 
 FORMAT = "hand3d_tf.tflite/1"
+# The export precisions (hand3d_tf/export/tflite.py documents each one).
 MODES = ("fp32", "fp16", "dynamic", "int8", "int8_io", "int16x8", "qat")
-INPUT_ROLES = ("image", "scoremap", "hand_side")
-OUTPUT_ROLES = ("logits", "scoremap", "xyz", "xyz_canonical", "rotation")
+# Image inputs: x = pixel * scale + offset = pixel / 255 - 0.5 (docs/original.md §1).
+NORMALIZATION = {"scale": 1.0 / 255.0, "offset": -0.5}
+# The roles of each net's inputs and outputs (the export's signature keys), outputs in the
+# order the runtime reads them.
+NET_INPUT_ROLES = {
+    "handsegnet": ("image",),
+    "posenet": ("image",),
+    "lifting": ("scoremap", "hand_side"),
+}
+NET_OUTPUT_ROLES = {
+    "handsegnet": ("logits",),
+    "posenet": ("scoremap",),
+    "lifting": ("xyz", "xyz_canonical", "rotation"),
+}
+# Every role a sidecar may list, in first-use order.
+INPUT_ROLES = tuple(dict.fromkeys(r for net in NETS for r in NET_INPUT_ROLES[net]))
+OUTPUT_ROLES = tuple(dict.fromkeys(r for net in NETS for r in NET_OUTPUT_ROLES[net]))
 REQUIRED_KEYS = (
     "format",
     "net",
@@ -96,9 +114,6 @@ def sidecar_path(model_path: pathlib.Path) -> pathlib.Path:
     return model_path.with_suffix(".json")
 
 
-sha256_of = sha256_file  # the one home: hand3d_tf.files
-
-
 def _tensor_spec(entry: Any, path: pathlib.Path, where: str, allowed_roles) -> TensorSpec:
     if not isinstance(entry, dict):
         raise SidecarError(f"{path}: every {where} entry must be an object, got {entry!r}")
@@ -130,17 +145,29 @@ def _tensor_spec(entry: Any, path: pathlib.Path, where: str, allowed_roles) -> T
 
 
 def load_sidecar(path: pathlib.Path) -> Sidecar:
-    """Read and schema-check a sidecar JSON file.
+    """Read a sidecar JSON file and ``validate`` it.
 
     Raises:
-        SidecarError: unreadable JSON, a missing key, or a value outside the allowed set
-            (the message names the file, the key and the allowed values).
+        SidecarError: unreadable JSON, or anything ``validate`` rejects.
     """
     path = pathlib.Path(path)
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise SidecarError(f"{path}: cannot read the sidecar JSON: {e}") from e
+    return validate(raw, path)
+
+
+def validate(raw: Any, path: pathlib.Path | str) -> Sidecar:
+    """Schema-check a sidecar dict (as read from, or about to be written to, ``path``).
+
+    Raises:
+        SidecarError: not an object, a missing key, or a value outside the allowed set
+            (the message names the file, the key and the allowed values).
+    """
+    path = pathlib.Path(path)
+    if not isinstance(raw, dict):
+        raise SidecarError(f"{path}: a sidecar must be a JSON object, got {type(raw).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise SidecarError(f"{path}: missing keys {missing} (schema {FORMAT})")
@@ -186,7 +213,7 @@ def verify_file(sidecar: Sidecar, model_path: pathlib.Path) -> None:
         raise SidecarError(
             f"{sidecar.path}: model_bytes {sidecar.model_bytes} != {size} bytes of {model_path}"
         )
-    digest = sha256_of(model_path)
+    digest = sha256_file(model_path)
     if digest != sidecar.model_sha256:
         raise SidecarError(
             f"{sidecar.path}: model_sha256 {sidecar.model_sha256[:12]}... does not match "
