@@ -11,14 +11,15 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
 
 import cv2
 import numpy as np
 import pytest
-from absl import flags
 
-from hand3d_tf.evaluation import baselines, predictors, sources
+from hand3d_tf.evaluation import baselines, evaluate, model_card, predictors, sources
 from hand3d_tf.evaluation import protocols as pr
+from tests.helpers import run_cli
 
 N_TRAIN, N_EVAL = 6, 4
 WIDTH = 0.125
@@ -245,45 +246,39 @@ def test_keypoint_baselines_against_numpy(data_dir, stats, eval_batch):
 
 
 @pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    from hand3d_tf import models, weights
-
-    directory = tmp_path_factory.mktemp("tiny_weights")
-    for net, config in CONFIGS.items():
-        weights.save_weights(directory / net, models.build(net, config), config)
-    return directory
+def weights_dir(tiny_weights, tmp_path_factory):
+    """A copy of the session's tiny weights: the model card writes expected_example.json
+    into its weights folder."""
+    copy = tmp_path_factory.mktemp("card") / "tiny"
+    return shutil.copytree(tiny_weights(CONFIGS), copy)
 
 
-def _run(module, argv):
-    flags.FLAGS.unparse_flags()
-    try:
-        return module.main(["prog", *argv])
-    finally:
-        flags.FLAGS.unparse_flags()
+def test_evaluate_segmentation(data_dir, stats, weights_dir, tmp_path):
+    def segmentation(**kwargs):
+        return evaluate.ProtocolRun(pr.SEGMENTATION, "synthetic", str(data_dir), batch_size=3,
+                                    **kwargs)  # fmt: skip
 
-
-def test_evaluate_cli_segmentation(data_dir, stats, weights_dir, tmp_path):
-    from hand3d_tf.cli import evaluate
-
-    common = ["--protocol=segmentation", "--dataset=synthetic", f"--data_dir={data_dir}",
-              f"--output_dir={tmp_path}", "--batch_size=3"]  # fmt: skip
-    assert _run(evaluate, [*common, "--predictor=baseline"]) == 0
+    evaluate.evaluate_to_files(segmentation(predictor="baseline"), tmp_path)
     result = json.loads((tmp_path / "segmentation_synthetic_baseline.json").read_text())
     total, per_image = _iou(_gt_masks(data_dir), _disc(stats.hand_area_mean, (320, 320))[None])
     assert result["iou_total"] == pytest.approx(total, abs=1e-12)
     assert result["iou_mean_per_image"] == pytest.approx(per_image, abs=1e-12)
     assert result["num_samples"] == N_EVAL and result["predictor"] == "baseline"
     assert result["baseline"]["num_samples"] == N_TRAIN
-    assert _run(evaluate, [*common, f"--weights={weights_dir}", "--name=net"]) == 0
+    spec = predictors.WeightsSpec(weights_dir=str(weights_dir))
+    evaluate.evaluate_to_files(segmentation(weights=spec), tmp_path, name="net")
     result = json.loads((tmp_path / "net.json").read_text())
     assert result["num_samples"] == N_EVAL and 0.0 <= result["iou_total"] <= 1.0
-    with pytest.raises(Exception, match="--predictor must be one of"):
-        _run(evaluate, [*common, "--predictor=oracle"])
+    with pytest.raises(ValueError, match="predictor must be one of"):
+        segmentation(predictor="oracle")
+
+
+def _card_config(weights_dir, data_dir, **kwargs):
+    return model_card.ModelCardConfig(str(weights_dir), str(data_dir), **kwargs)
 
 
 def test_model_card(data_dir, stats, eval_batch, weights_dir, tmp_path):
     from hand3d_tf import models
-    from hand3d_tf.cli import model_card
 
     out = tmp_path / "card.json"
     md = tmp_path / "README.md"
@@ -291,10 +286,8 @@ def test_model_card(data_dir, stats, eval_batch, weights_dir, tmp_path):
                   "<!-- files:begin -->\nold\n<!-- files:end -->\n")  # fmt: skip
     image = tmp_path / "example.png"
     cv2.imwrite(str(image), np.full((240, 320, 3), 90, np.uint8))
-    argv = [f"--weights={weights_dir}", f"--data_dir={data_dir}", f"--output={out}",
-            "--timing_runs=2", "--batch_size=3", f"--card={md}",
-            f"--expected_example={image}"]  # fmt: skip
-    assert _run(model_card, argv) == 0
+    config = _card_config(weights_dir, data_dir, timing_runs=2, batch_size=3)
+    returned = model_card.write_model_card(config, out, card=md, expected_example=image)
     text = md.read_text()
     assert "old" not in text and "kept" in text and text.startswith("# card")
     assert f"| `{weights_dir.name}/posenet.npz` | `" in text
@@ -302,6 +295,7 @@ def test_model_card(data_dir, stats, eval_batch, weights_dir, tmp_path):
     expected = json.loads((weights_dir / "expected_example.json").read_text())
     assert len(expected["keypoints_uv"]) == 21 and "hand_found" in expected
     card = json.loads(out.read_text())
+    assert card == json.loads(json.dumps(returned))
     for key in ("weights", "data_dir", "baseline_data_dir", "num_samples", "parameters",
                 "weights_sha256", "timing", "baseline_stats", "table", "results"):  # fmt: skip
         assert key in card, key
@@ -327,13 +321,33 @@ def test_model_card(data_dir, stats, eval_batch, weights_dir, tmp_path):
     )
 
 
-def test_model_card_refuses_a_card_without_markers(data_dir, weights_dir, tmp_path):
-    from hand3d_tf.cli import model_card
+def test_model_card_errors(data_dir, weights_dir, tmp_path):
+    md = tmp_path / "README.md"
+    md.write_text("# no markers\n<!-- results:begin -->\n")
+    with pytest.raises(ValueError, match="results:begin"):
+        model_card.check_card(md)
+    with pytest.raises(FileNotFoundError):
+        model_card.check_card(tmp_path / "none.md")
+    with pytest.raises(sources.InputError, match="none"):
+        model_card.make_model_card(_card_config(weights_dir, tmp_path / "none"))
+    with pytest.raises(sources.InputError, match="weights directory not found"):
+        model_card.make_model_card(_card_config(tmp_path / "no_weights", data_dir))
 
+
+def test_model_card_cli_in_a_subprocess_success_and_user_error(data_dir, weights_dir, tmp_path):
     md = tmp_path / "README.md"
     md.write_text("# no markers\n")
-    argv = [f"--weights={weights_dir}", f"--data_dir={data_dir}", f"--card={md}",
-            f"--output={tmp_path / 'card.json'}"]  # fmt: skip
-    with pytest.raises(Exception, match="results:begin"):
-        _run(model_card, argv)
-    assert md.read_text() == "# no markers\n" and not (tmp_path / "card.json").exists()
+    common = [f"--weights={weights_dir}", f"--data_dir={data_dir}", "--max_samples=2",
+              "--baseline_max_samples=2", "--batch_size=2", "--timing_runs=1"]  # fmt: skip
+    bad = run_cli("model_card", *common, f"--card={md}", f"--output={tmp_path / 'bad.json'}")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert (
+        bad.stderr.startswith("hand3d-model-card: error: --card: ")
+        and "results:begin" in bad.stderr
+    )
+    assert md.read_text() == "# no markers\n" and not (tmp_path / "bad.json").exists()
+    out = run_cli("model_card", *common, f"--output={tmp_path / 'card.json'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["num_samples"] == 2 and card["baseline_stats"]["num_samples"] == 2
+    assert "| PoseNet 2D AUC 0-30 px (GT crop) |" in out.stdout

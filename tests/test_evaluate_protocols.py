@@ -1,7 +1,8 @@
 """hand3d-evaluate --protocol: the four protocols wired to datasets and networks (docs/original.md §7).
 
-Fixtures: 4 synthetic samples in the RHD layout (read as --dataset=rhd and =synthetic),
-4 STB records built from them (palm root, 480x640), tiny-width (1/8) weight folders.
+The library (hand3d_tf.evaluation.evaluate) is called in-process; the CLI runs once in a
+subprocess. Fixtures: 4 synthetic samples in the RHD layout (read as dataset rhd and
+synthetic), 4 STB records built from them (palm root, 480x640), tiny-width (1/8) weights.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import pickle
 
 import numpy as np
 import pytest
-from absl import app, flags
 
 from hand3d_tf import geometry, safe_pickle
 from hand3d_tf import keypoints as kp
-from hand3d_tf.cli import evaluate as cli
+from hand3d_tf.evaluation import evaluate, predictors, sources
 from hand3d_tf.evaluation import metrics as ev
-from hand3d_tf.evaluation import predictors, sources
 from hand3d_tf.evaluation import protocols as pr
+from hand3d_tf.evaluation.sources import InputError
+from tests.helpers import run_cli
 
 N = 4
 WIDTH = 0.125
@@ -27,7 +28,7 @@ CONFIGS = {
     "posenet": {"width": WIDTH},
     "lifting": {"width": WIDTH, "variant": "proposed"},
 }
-# (protocol, dataset) runs of the CLI; the data of each lives in a fixture below.
+# (protocol, dataset) runs; the data of each lives in a fixture below.
 RUNS = [
     (pr.POSE2D_GT_CROP, "rhd"),
     (pr.POSE2D_FULL, "synthetic"),
@@ -92,29 +93,22 @@ def _data(dataset, rhd_dir, stb_bin):
 
 
 @pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    from hand3d_tf import models, weights
-
-    directory = tmp_path_factory.mktemp("tiny_weights")
-    for net, config in CONFIGS.items():
-        weights.save_weights(directory / net, models.build(net, config), config)
-    return directory
+def weights_dir(tiny_weights):
+    return tiny_weights(CONFIGS)
 
 
-def _run_cli(argv):
-    flags.FLAGS.unparse_flags()
-    try:
-        return cli.main(["hand3d-evaluate", *argv])
-    finally:
-        flags.FLAGS.unparse_flags()
+def _run(protocol, dataset, data, weights=None, **kwargs):
+    """A ProtocolRun with batch size 3 and, by default, the tiny weights folder."""
+    spec = weights or predictors.WeightsSpec()
+    return evaluate.ProtocolRun(protocol, dataset, str(data), weights=spec, batch_size=3, **kwargs)
 
 
-def _evaluate(protocol, dataset, data, weights_dir, out, *extra):
-    argv = [f"--protocol={protocol}", f"--dataset={dataset}", f"--data_dir={data}",
-            f"--weights={weights_dir}", f"--output_dir={out}", "--batch_size=3", *extra]  # fmt: skip
-    assert _run_cli(argv) == 0
-    name = next((a.split("=", 1)[1] for a in extra if a.startswith("--name=")), None)
-    return json.loads((out / f"{name or f'{protocol}_{dataset}'}.json").read_text())
+def _evaluate(protocol, dataset, data, weights_dir, out, name=None, **kwargs):
+    spec = predictors.WeightsSpec(weights_dir=str(weights_dir))
+    run = _run(protocol, dataset, data, spec, **kwargs)
+    paths = evaluate.evaluate_to_files(run, out, name)
+    assert paths[0] == out / f"{name or run.name}.json"
+    return json.loads(paths[0].read_text())
 
 
 def _rhd_ground_truth(rhd_dir, wrist: bool):
@@ -137,11 +131,13 @@ def _rhd_ground_truth(rhd_dir, wrist: bool):
     return np.stack(uvs), np.stack(viss)
 
 
-# --- the CLI with tiny networks -------------------------------------------------------------
+# --- each protocol end to end with tiny networks ---------------------------------------------
 
 
 @pytest.mark.parametrize("protocol,dataset", RUNS)
-def test_cli_runs_each_protocol(protocol, dataset, rhd_dir, stb_bin, weights_dir, tmp_path):
+def test_evaluate_to_files_runs_each_protocol(
+    protocol, dataset, rhd_dir, stb_bin, weights_dir, tmp_path
+):
     r = _evaluate(protocol, dataset, _data(dataset, rhd_dir, stb_bin), weights_dir, tmp_path)
     is_3d = pr.KIND[protocol] == "3d"
     assert (r["protocol"], r["dataset"], r["unit"]) == (protocol, dataset, "mm" if is_3d else "px")
@@ -191,8 +187,9 @@ def test_oracle_gives_zero_error_and_shift_gives_its_length(
     for length in (0.0, 5.0):  # 5 px, or 5 mm in metres
         shift = np.array([0.6, 0.8, 0.0]) * length * (1e-3 if is_3d else 1.0)
         monkeypatch.setattr(predictors, "make_predictor", _oracle(protocol, shift))
-        extra = [f"--root={root}", f"--name=shift{length:g}"]
-        results[length] = _evaluate(protocol, dataset, data, weights_dir, tmp_path, *extra)
+        results[length] = _evaluate(
+            protocol, dataset, data, weights_dir, tmp_path, name=f"shift{length:g}", root=root
+        )
     exact, moved = results[0.0], results[5.0]
     thresholds = np.linspace(0, 50 if is_3d else 30, 20)
     if not is_3d:
@@ -332,9 +329,8 @@ def test_lifting_variant_from_pickle_name(rhd_dir, tmp_path):
     values = weights.model_weights(models.build("lifting", {"variant": "direct"}))
     path.write_bytes(pickle.dumps(values, protocol=2))
     out = tmp_path / "out"
-    argv = ["--protocol=lifting3d", "--dataset=rhd", f"--data_dir={rhd_dir}",
-            f"--lifting_pickle={path}", f"--output_dir={out}", "--batch_size=3"]  # fmt: skip
-    assert _run_cli(argv) == 0
+    spec = predictors.WeightsSpec(lifting_pickle=str(path))
+    evaluate.evaluate_to_files(_run(pr.LIFTING3D, "rhd", rhd_dir, spec), out)
     r = json.loads((out / "lifting3d_rhd.json").read_text())
     assert r["weights"] == {"format": "original pickles", "lifting_variant": "direct",
                             "lifting": str(path)}  # fmt: skip
@@ -360,39 +356,68 @@ def bad_inputs(tmp_path_factory, weights_dir):
 
 
 @pytest.mark.parametrize(
-    "argv,match",
+    "kwargs,match",
     [
-        (["--protocol=eval9d"], "--protocol must be one of"),
-        (["--protocol=full3d", "--dataset=nyu"], "--dataset must be one of"),
-        (["--protocol=full3d", "--split=test"], "--split must be one of"),
-        (["--protocol=full3d", "--dataset=stb"], "needs --data_dir"),
-        (["--protocol=pose2d_full", "--data_dir={bad}/empty"], "{bad}/empty"),
-        (["--protocol=pose2d_full", "--data_dir={bad}/no_samples"], "no samples"),
-        (["--protocol=pose2d_gt_crop", "--data_dir={rhd}", "--weights={bad}/mismatch"],
+        ({"protocol": "eval9d"}, "protocol must be one of"),
+        ({"protocol": "full3d", "dataset": "nyu"}, "dataset must be one of"),
+        ({"protocol": "full3d", "split": "test"}, "split must be one of"),
+        ({"protocol": "full3d", "predictor": "oracle"}, "predictor must be one of"),
+    ],
+)
+def test_run_values_are_checked(kwargs, match, rhd_dir):
+    with pytest.raises(ValueError, match=match):
+        evaluate.ProtocolRun(data_dir=str(rhd_dir), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "protocol,dataset,data,weights,root,match",
+    [
+        ("pose2d_full", "rhd", "{bad}/empty", None, "palm", "{bad}/empty"),
+        ("pose2d_full", "rhd", "{bad}/no_samples", None, "palm", "no samples"),
+        ("pose2d_gt_crop", "rhd", "{rhd}", {"weights_dir": "{bad}/mismatch"}, "palm",
          "do not fit the model"),
-        (["--protocol=lifting3d", "--data_dir={rhd}", "--root=wrist"], "only supported by"),
-        (["--protocol=pose2d_full", "--dataset=stb", "--data_dir={stb}", "--root=wrist"],
-         "no wrist"),
-        (["--protocol=lifting3d", "--data_dir={rhd}", "--lifting_variant=local"],
+        ("lifting3d", "rhd", "{rhd}", None, "wrist", "only supported by"),
+        ("pose2d_full", "stb", "{stb}", None, "wrist", "no wrist"),
+        ("lifting3d", "rhd", "{rhd}", {"lifting_variant": "local"}, "palm",
          "holds variant 'proposed'"),
-        (["--protocol=pose2d_full", "--data_dir={rhd}", "--posenet_pickle={bad}/x.pickle"],
+        ("pose2d_full", "rhd", "{rhd}", {"posenet_pickle": "{bad}/x.pickle"}, "palm",
          "needs \\['handsegnet_pickle'\\]"),
-        (["--protocol=pose2d_full", "--data_dir={rhd}", "--weights={bad}",
-          "--posenet_pickle=x.pickle"], "not both"),
+        ("segmentation", "stb", "{stb}", None, "palm", "needs hand masks"),
     ],
 )  # fmt: skip
-def test_cli_errors(argv, match, bad_inputs, rhd_dir, stb_bin, weights_dir):
+def test_input_errors_name_the_file_and_the_rule(
+    protocol, dataset, data, weights, root, match, bad_inputs, rhd_dir, stb_bin, weights_dir
+):
     paths = {"bad": bad_inputs, "rhd": rhd_dir, "stb": stb_bin}
-    argv = [a.format(**paths) for a in argv]
-    if not any(a.startswith(("--weights", "--posenet_pickle")) for a in argv):
-        argv.append(f"--weights={weights_dir}")
-    with pytest.raises(app.UsageError, match=match.format(**paths)):
-        _run_cli([*argv, "--output_dir=/nonexistent/never_written"])
+    spec = {"weights_dir": str(weights_dir)}
+    spec.update({k: v.format(**paths) for k, v in (weights or {}).items()})
+    if "posenet_pickle" in spec:
+        del spec["weights_dir"]
+    run = _run(protocol, dataset, data.format(**paths), predictors.WeightsSpec(**spec), root=root)
+    with pytest.raises(InputError, match=match.format(**paths)):
+        evaluate.evaluate_protocol(run)
 
 
-def test_unknown_lifting_variant_lists_the_choices():
-    with pytest.raises(flags.IllegalFlagValueError, match="proposed\\|direct"):
-        _run_cli(["--protocol=lifting3d", "--lifting_variant=deep"])
+def test_weights_spec_errors():
+    with pytest.raises(ValueError, match="not both"):
+        predictors.WeightsSpec(weights_dir="w", posenet_pickle="x.pickle")
+    with pytest.raises(ValueError, match="lifting_variant must be one of .*'proposed', 'direct'"):
+        predictors.WeightsSpec(lifting_variant="deep")
+
+
+def test_cli_in_a_subprocess_success_and_user_error(rhd_dir, weights_dir, tmp_path):
+    args = ["--protocol=lifting3d", "--dataset=rhd", f"--data_dir={rhd_dir}", "--batch_size=3",
+            f"--weights={weights_dir}", f"--output_dir={tmp_path}"]  # fmt: skip
+    out = run_cli("evaluate", *args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads((tmp_path / "lifting3d_rhd.json").read_text())
+    assert r["num_samples"] == N and r["weights"]["configs"]["lifting"]["width"] == WIDTH
+    assert "EPE median" in out.stdout
+    bad = run_cli("evaluate", *args, "--root=wrist", "--name=never")
+    assert bad.returncode == 2, bad.stderr[-3000:]
+    lines = [line for line in bad.stderr.splitlines() if line.startswith("hand3d-evaluate:")]
+    assert len(lines) == 1 and "only supported by" in lines[0] and "Traceback" not in bad.stderr
+    assert not (tmp_path / "never.json").exists()
 
 
 def test_weight_pickle_of_another_width_names_the_mismatch(rhd_dir, tmp_path):

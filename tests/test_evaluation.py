@@ -1,18 +1,17 @@
-"""hand3d_tf.evaluation / protocols / plots and the hand3d-evaluate CLI."""
+"""hand3d_tf.evaluation: metrics, protocols, plots, stored predictions and hand3d-evaluate."""
 
 import dataclasses
 import json
 
 import numpy as np
 import pytest
-from absl import app, flags
 
 from hand3d_tf import geometry
-from hand3d_tf.cli import evaluate as cli
+from hand3d_tf.evaluation import evaluate, plots
 from hand3d_tf.evaluation import metrics as ev
-from hand3d_tf.evaluation import plots
 from hand3d_tf.evaluation import protocols as pr
-from tests.helpers import reference_cases
+from hand3d_tf.evaluation.sources import InputError
+from tests.helpers import reference_cases, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -226,18 +225,13 @@ def test_plot_pck_writes_png(tmp_path):
         plots.plot_pck({"ours": (x, x / 50)}, tmp_path / "b.png", unit="cm")
 
 
-def _run_cli(argv):
-    flags.FLAGS.unparse_flags()
-    try:
-        return cli.main(["hand3d-evaluate", *argv])
-    finally:
-        flags.FLAGS.unparse_flags()
+# --- stored predictions (hand3d-evaluate --predictions) -----------------------------------
 
 
-def test_cli_predictions_3d(ref, tmp_path, capsys):
+def test_score_predictions_3d(ref, tmp_path, capsys):
     npz = tmp_path / "stb_preds.npz"
     np.savez(npz, gt=ref["eval3d_gt"], vis=ref["eval3d_vis"], pred=ref["eval3d_pred"], kind="3d")
-    assert _run_cli([f"--predictions={npz}", "--dataset=stb", f"--output_dir={tmp_path}/out"]) == 0
+    evaluate.score_predictions(npz, "stb", "palm", tmp_path / "out")
     result = json.loads((tmp_path / "out" / "stb_preds.json").read_text())
     assert result["unit"] == "mm" and result["dataset"] == "stb"
     assert result["epe_median"] == pytest.approx(1000 * float(ref["eval3d_epe_median"]))
@@ -246,10 +240,10 @@ def test_cli_predictions_3d(ref, tmp_path, capsys):
     assert "EPE median" in capsys.readouterr().out
 
 
-def test_cli_predictions_2d_and_3d_normed(ref, camera_hands, tmp_path):
+def test_score_predictions_2d_and_3d_normed(ref, camera_hands, tmp_path):
     npz = tmp_path / "p2d.npz"
     np.savez(npz, gt=ref["eval2d_gt"], vis=ref["eval2d_vis"], pred=ref["eval2d_pred"], kind="2d")
-    _run_cli([f"--predictions={npz}", "--dataset=rhd", f"--output_dir={tmp_path}", "--name=x"])
+    evaluate.score_predictions(npz, "rhd", "palm", tmp_path, name="x")
     result = json.loads((tmp_path / "x.json").read_text())
     assert result["unit"] == "px"
     assert result["epe_mean"] == pytest.approx(float(ref["eval2d_epe_mean"]))
@@ -259,23 +253,61 @@ def test_cli_predictions_2d_and_3d_normed(ref, camera_hands, tmp_path):
     pred = geometry.normalize(kp.wrist_to_palm(camera_hands)[0])[0]
     npz3 = tmp_path / "n.npz"
     np.savez(npz3, gt=camera_hands, vis=np.ones((8, 21), bool), pred=pred, kind="3d_normed")
-    _run_cli([f"--predictions={npz3}", "--dataset=rhd", f"--output_dir={tmp_path}"])
+    evaluate.score_predictions(npz3, "rhd", "palm", tmp_path)
     assert json.loads((tmp_path / "n.json").read_text())["epe_mean"] == pytest.approx(0, abs=1e-9)
 
 
+def test_score_predictions_errors(tmp_path):
+    with pytest.raises(InputError, match="predictions file not found: .*none.npz"):
+        evaluate.score_predictions(tmp_path / "none.npz", "rhd", "palm", tmp_path)
+    with pytest.raises(ValueError, match="root must be one of"):
+        evaluate.score_predictions(tmp_path / "none.npz", "rhd", "elbow", tmp_path)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        evaluate.score_predictions(tmp_path / "none.npz", "nyu", "palm", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
-    "argv,match",
+    "kwargs,match",
     [
-        (["--protocol=full3d", "--dataset=stb"], "needs --data_dir"),
-        (["--protocol=eval9d"], "--protocol must be one of"),
-        (["--protocol=full3d", "--dataset=nyu"], "--dataset must be one of"),
-        (["--root=elbow", "--protocol=full3d"], "--root must be one of"),
-        ([], "give --predictions"),
+        ({"protocol": "eval9d", "data_dir": "x"}, "protocol must be one of"),
+        ({"protocol": "full3d", "dataset": "nyu", "data_dir": "x"}, "dataset must be one of"),
+        ({"protocol": "full3d", "root": "elbow", "data_dir": "x"}, "root must be one of"),
+        ({"protocol": "full3d", "dataset": "stb"}, "needs a data directory"),
     ],
 )
-def test_cli_errors(argv, match):
-    with pytest.raises(app.UsageError, match=match):
-        _run_cli(argv)
+def test_protocol_run_checks_its_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate.ProtocolRun(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"protocol": "full3d", "dataset": "stb"}, "--protocol=full3d needs --data_dir"),
+        ({}, "give --predictions"),
+        ({"protocol": "lifting3d", "data_dir": "d", "weights": "w", "lifting_pickle": "p"},
+         "not both"),
+    ],
+)  # fmt: skip
+def test_cli_config_names_the_flag(kwargs, match):
+    from hand3d_tf.cli.errors import UserError
+    from hand3d_tf.cli.evaluate import EvaluateConfig
+
+    with pytest.raises(UserError, match=match):
+        EvaluateConfig(**kwargs)
+
+
+def test_cli_in_a_subprocess_success_and_user_error(ref, tmp_path):
+    npz = tmp_path / "stb_preds.npz"
+    np.savez(npz, gt=ref["eval3d_gt"], vis=ref["eval3d_vis"], pred=ref["eval3d_pred"], kind="3d")
+    out = run_cli("evaluate", f"--predictions={npz}", "--dataset=stb", f"--output_dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "EPE median" in out.stdout and (tmp_path / "stb_preds.json").is_file()
+    bad = run_cli("evaluate", "--protocol=eval9d", f"--output_dir={tmp_path}/never")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("hand3d-evaluate: error: ") and "--protocol" in bad.stderr
+    assert not (tmp_path / "never").exists()
 
 
 def _summary_of(errors_by_keypoint: dict, n: int = 3, lo=0.0, hi=10.0, steps=3):

@@ -8,6 +8,8 @@ Modules:
   baselines          trivial predictors from training-split statistics (no network)
   lifting_diagnosis  where the lifting's 3-D error comes from (canonical pose vs viewpoint)
   plots              PCK curves
+  evaluate           one protocol on one dataset end to end, or stored predictions (hand3d-evaluate)
+  eval_set           the eval.npz the TF-free benchmark reads (hand3d-make-eval-set)
   model_card         the bundled default model's card: numbers, tables, checksums
 
 Importing this package (and metrics, protocols, baselines, lifting_diagnosis) imports no

@@ -21,6 +21,7 @@ TF-free at import: TensorFlow comes in with the data pipeline and the networks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -44,6 +45,27 @@ SAMPLE_KEYS = {
                    "keypoint_scale"),
     pr.FULL3D: ("image", "hand_side", pr.KEY_XYZ, pr.KEY_VIS, "xyz_normed", "keypoint_scale"),
 }  # fmt: skip
+
+
+class InputError(ValueError):
+    """Data, weights or predictions a caller named that cannot be used (a missing or empty
+    path, weights that do not fit, a wrong setting for the data); the message names the
+    file or the value and the rule. The CLIs show it as a one-line user error."""
+
+
+@contextlib.contextmanager
+def input_errors(prefix: str = ""):
+    """Re-raise the FileNotFoundError / ValueError of the enclosed reading as InputError.
+
+    Wrap only the code that opens what the caller named, so that the same exception types
+    raised by a bug later on keep their traceback.
+    """
+    try:
+        yield
+    except InputError:
+        raise
+    except (FileNotFoundError, ValueError) as err:
+        raise InputError(f"{prefix}{err}") from err
 
 
 def _choice(name: str, value, choices):
