@@ -58,7 +58,7 @@ def test_console_script_help_is_the_same_as_the_module_help():
 
 def test_importing_every_cli_defines_no_flag():
     code = (
-        "from absl import flags; before = set(flags.FLAGS); "
+        "from absl import app, flags, logging; before = set(flags.FLAGS); "  # absl's own flags
         + "; ".join(f"import hand3d_tf.cli.{t}" for t in TOOLS)
         + "; print(sorted(set(flags.FLAGS) - before))"
     )
