@@ -1,18 +1,19 @@
 """hand3d-make-eval-set: the eval.npz the TF-free benchmark reads, checked field by field
 against an independent NumPy re-derivation from the rendered synthetic samples (docs/original.md §6,
 §8.3): hand choice, palm root, bone scale, uv truncation + frame resize, masks, and the
-pooled Gaussian score maps."""
+pooled Gaussian score maps. The library (hand3d_tf.evaluation.eval_set) is called in-process;
+the CLI runs once in a subprocess for a success and once for a user error."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
+from hand3d_tf.evaluation import eval_set
+from hand3d_tf.evaluation.sources import InputError
 from hand3d_tf.lite.evalset import load_eval_set
+from tests.helpers import run_cli
 
 NUM = 3
 SEED = 5
@@ -20,18 +21,12 @@ SEED = 5
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
+    """The CLI's one successful run, in a subprocess (--input_size in its old spelling H,W)."""
     out = tmp_path_factory.mktemp("evalset") / "eval.npz"
-    cmd = [
-        sys.executable,
-        "-m",
-        "hand3d_tf.cli.make_eval_set",
-        "--dataset=synthetic",
-        f"--num={NUM}",
-        f"--seed={SEED}",
-        f"--output={out}",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    args = ["--dataset=synthetic", f"--num={NUM}", f"--seed={SEED}", "--input_size=240,320"]
+    proc = run_cli("make_eval_set", *args, f"--output={out}", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"wrote {out}: {NUM} samples, frames 240x320" in proc.stdout
     return load_eval_set(out)
 
 
@@ -101,17 +96,57 @@ def test_scoremaps_are_pooled_gaussians_of_the_crop_uv(made):
     assert made["scoremaps"].max() > 0.5  # at least one visible keypoint inside a crop
 
 
-def test_usage_errors(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "hand3d_tf.cli.make_eval_set",
-        "--dataset=rhd",
-        f"--output={tmp_path / 'x.npz'}",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "--dataset=rhd needs --data_dir" in proc.stderr
+def test_cli_user_error_in_a_subprocess(tmp_path):
+    proc = run_cli("make_eval_set", "--dataset=rhd", f"--output={tmp_path / 'x.npz'}", timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("hand3d-make-eval-set: error: --dataset=rhd needs --data_dir")
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"dataset": "nyu"}, "dataset must be one of"),
+        ({"split": "test"}, "split must be one of"),
+        ({"input_hw": (16, 320)}, "both >= 32"),
+        ({"num": -1}, "num must be >= 0"),
+        ({"min_visible": -1}, "min_visible must be >= 0"),
+        ({"dataset": "stb"}, "needs a data directory"),
+    ],
+)
+def test_config_checks_its_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        eval_set.EvalSetConfig(**kwargs)
+
+
+def test_cli_config_reads_both_size_spellings_and_names_the_flag():
+    from hand3d_tf.cli.errors import UserError
+    from hand3d_tf.cli.make_eval_set import MakeEvalSetConfig
+
+    values = dict(dataset="synthetic", data_dir=None, split="evaluation", num=3, output="e.npz",
+                  input_size="240x320", seed=0, min_visible=1)  # fmt: skip
+    for spelling in ("240x320", "240,320"):
+        config = MakeEvalSetConfig(**dict(values, input_size=spelling))
+        assert config.eval_set().input_hw == (240, 320)
+    for key, value, match in [("input_size", "240", "--input_size must be HxW"),
+                              ("input_size", "16x320", "--input_size must be HxW with both"),
+                              ("output", None, "--output is required"),
+                              ("dataset", "stb", "--dataset=stb needs --data_dir")]:  # fmt: skip
+        with pytest.raises(UserError, match=match):
+            MakeEvalSetConfig(**dict(values, **{key: value}))
+
+
+def test_unreadable_data_and_empty_selection_write_nothing(tmp_path):
+    from hand3d_tf.data.synthetic import SyntheticConfig, write_dataset
+
+    out = tmp_path / "e.npz"
+    with pytest.raises(InputError, match="none"):
+        eval_set.make_eval_set(eval_set.EvalSetConfig("rhd", str(tmp_path / "none")), out)
+    root = tmp_path / "syn"
+    write_dataset(root, "evaluation", SyntheticConfig(), seed=SEED, count=2, progress=False)
+    with pytest.raises(eval_set.EmptyEvalSetError, match=">= 22 visible keypoints"):
+        eval_set.make_eval_set(eval_set.EvalSetConfig("rhd", str(root), min_visible=22), out)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["syn"]
 
 
 def test_stb_eval_set_from_the_real_layout(tmp_path):
@@ -124,11 +159,10 @@ def test_stb_eval_set_from_the_real_layout(tmp_path):
     write_stb_fixture(root, seq="B1Counting", frames=2, seed=1)
     write_stb_fixture(root, seq="B1Random", frames=2, seed=2)
     out = tmp_path / "eval_stb.npz"
-    cmd = [sys.executable, "-m", "hand3d_tf.cli.make_eval_set", "--dataset=stb",
-           f"--data_dir={root}", "--num=0", f"--output={out}"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    made = load_eval_set(out)
+    config = eval_set.EvalSetConfig(dataset="stb", data_dir=str(root), num=0)
+    path, count = eval_set.make_eval_set(config, out)
+    made = load_eval_set(path)
+    assert count == len(made)
     reader = STBReader(root)
     n = len(reader)
     assert n == 8 and made["images"].shape == (n, 240, 320, 3)
