@@ -22,9 +22,6 @@ PACKAGE = "hand3d_tf"
 KNOWN_CYCLES = [
     # hand3d_tf/__init__ exports ColorHandPose3D lazily; weights reads hand3d_tf.__version__.
     ["hand3d_tf", "hand3d_tf.pipeline", "hand3d_tf.weights"],
-    # scene lazily imports scene_v2, which builds on scene (and hand_surface on scene).
-    ["hand3d_tf.data.synthetic.hand_surface", "hand3d_tf.data.synthetic.scene",
-     "hand3d_tf.data.synthetic.scene_v2"],
 ]  # fmt: skip
 
 

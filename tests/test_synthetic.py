@@ -26,6 +26,7 @@ from hand3d_tf.data.synthetic import (
     hand_surface,
     render,
     scene,
+    scenes,
     smooth,
     split_seed,
     viewpoint,
@@ -212,7 +213,7 @@ def test_hand_model_ranges_and_mirror():
 def test_scenes_cover_sides_and_views():
     sides, palm_views, both = set(), set(), 0
     for i in range(200):
-        s = scene.sample_scene(np.random.default_rng([3, i]), CONFIG)
+        s = scenes.sample_scene(np.random.default_rng([3, i]), CONFIG)
         present = [h for h in s.hands if h.present]
         assert present
         both += len(present) == 2
@@ -371,7 +372,7 @@ def test_v2_view_distribution_matches_config(overrides):
     n = 600
     rolls, palms, off_axis, partial = [], [], [], 0
     for i in range(n):
-        s = scene.sample_scene(np.random.default_rng([21, i]), config)
+        s = scenes.sample_scene(np.random.default_rng([21, i]), config)
         main = next(h for h in s.hands if h.side == s.main_side)
         assert main.present
         # Measured from the placed keypoints, not from the sampled angles.
@@ -399,7 +400,7 @@ def test_v2_is_nearer_the_axis_than_v1():
         config = SyntheticConfig(generator_version=version, partial_probability=0.0)
         angles = []
         for i in range(150):
-            s = scene.sample_scene(np.random.default_rng([22, i]), config)
+            s = scenes.sample_scene(np.random.default_rng([22, i]), config)
             angles += [viewpoint.measured_off_axis_deg(h.xyz) for h in s.hands if h.present]
         return np.percentile(angles, 90)
 

@@ -14,7 +14,7 @@ from hand3d_tf.data.synthetic import viewpoint
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.render import project
 from hand3d_tf.data.synthetic.sample import sample_rng
-from hand3d_tf.data.synthetic.scene import sample_scene
+from hand3d_tf.data.synthetic.scenes import sample_scene
 
 # Preview colours (RGB 0..1): left hand, right hand, person.
 _PREVIEW_COLOURS = ((0.1, 0.9, 0.1), (0.2, 0.4, 1.0), (0.95, 0.85, 0.1))

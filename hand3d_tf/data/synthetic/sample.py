@@ -12,7 +12,8 @@ from hand3d_tf.data.synthetic import appearance
 from hand3d_tf.data.synthetic.background import make_background
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.render import Light, keypoint_visibility, project, render, shade
-from hand3d_tf.data.synthetic.scene import Scene, sample_scene
+from hand3d_tf.data.synthetic.scene import Scene
+from hand3d_tf.data.synthetic.scenes import sample_scene
 
 # RHD's depth encoding saturates at 5 m (docs/original.md §8.1); background depth stays below it.
 MAX_DEPTH = 5.0

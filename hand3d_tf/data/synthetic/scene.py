@@ -358,14 +358,16 @@ def _in_front(prim, near: float) -> bool:
 
 
 def sample_scene(rng: np.random.Generator, config: SyntheticConfig, near: float = 0.05) -> Scene:
-    """One random scene: camera, one or two hands (left 0-20, right 21-41), arm, body.
+    """One random version-1 scene: camera, one or two hands (left 0-20, right 21-41), arm, body.
 
-    Generator version 2 draws its scenes in scene_v2 (the same parts, other viewpoints).
+    Generator version 2 draws its scenes in scene_v2, which builds on this module;
+    scenes.sample_scene picks the version.
     """
     if config.generator_version != 1:
-        from hand3d_tf.data.synthetic import scene_v2  # it builds on this module
-
-        return scene_v2.sample_scene(rng, config, near)
+        raise ValueError(
+            f"scene.sample_scene draws version-1 scenes; generator_version="
+            f"{config.generator_version} scenes come from scenes.sample_scene"
+        )
     K = sample_intrinsics(rng, config)
     main_side = kp.HAND_SIDES[int(rng.integers(0, 2))]
     both = rng.uniform() < config.second_hand_probability
