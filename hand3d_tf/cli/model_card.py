@@ -39,7 +39,6 @@ from hand3d_tf.cli import app, shared_flags
 from hand3d_tf.cli.errors import (
     UserError,
     check_input_dir,
-    check_input_file,
     check_output_file,
     user_errors,
 )
@@ -115,7 +114,10 @@ def main(argv):
         with user_errors(OSError, ValueError, prefix="--card: "):
             model_card.check_card(config.card)
     if config.expected_example:
-        check_input_file(config.expected_example, "--expected_example")
+        from hand3d_tf.predict import read_image
+
+        with user_errors(FileNotFoundError, ValueError, prefix="--expected_example: "):
+            read_image(config.expected_example)
     with user_errors(ValueError):
         card_config = config.model_card()
     app.quiet_tensorflow()

@@ -240,13 +240,12 @@ def update_card(path, rows: list[dict], weights_dir, hashes: dict) -> None:
 
 def write_expected_example(pipe, image_path, weights_dir) -> pathlib.Path:
     """``<weights_dir>/expected_example.json``: the pipeline's record on ``image_path``."""
-    from hand3d_tf.data.samples import read_png
     from hand3d_tf.pipeline import ColorHandPose3D
+    from hand3d_tf.predict import read_image
 
     image_path = pathlib.Path(image_path)
     full = ColorHandPose3D(pipe.handsegnet, pipe.posenet, pipe.lifting)
-    image = read_png(str(image_path), image_path.name)  # any format cv2 decodes, as RGB
-    record = full.predict(image, hand_side="left").record(0)
+    record = full.predict(read_image(image_path), hand_side="left").record(0)
     keys = ("hand_found", "center_xy", "scale", "keypoints_uv", "keypoints_xyz", "keypoint_scores")
     expected = {k: record[k] for k in keys}
     expected["note"] = (
