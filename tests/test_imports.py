@@ -22,7 +22,7 @@ PACKAGE = "hand3d_tf"
 KNOWN_CYCLES = [
     # hand3d_tf/__init__ exports ColorHandPose3D lazily; weights reads hand3d_tf.__version__.
     ["hand3d_tf", "hand3d_tf.pipeline", "hand3d_tf.weights"],
-]  # fmt: skip
+]
 
 
 def package_modules(root: pathlib.Path = REPO, package: str = PACKAGE) -> dict[str, pathlib.Path]:

@@ -1,5 +1,8 @@
 """The training library and hand3d-train (hand3d_tf/training, hand3d_tf/cli/train.py).
 
+The library is called directly; hand3d-train runs once in a subprocess (a smoke run, then a
+user error in the same folder).
+
 Every run is a --smoke-sized net (width 1/16, 64-pixel images, 4 samples), so each train()
 call costs about two seconds, mostly tracing.
 """
@@ -456,7 +459,7 @@ def dataclass_replace(config, **changes):
 
 
 def _probe(config, model):
-    from hand3d_tf.training.trainer import compute_loss, forward
+    from hand3d_tf.training.step import compute_loss, forward
 
     x, y, _ = smoke_arrays("posenet", 4, config.image_size, config.seed)
     return float(compute_loss(config, forward(model, "posenet", x, False), y)["loss"])
@@ -484,7 +487,7 @@ def test_presets_follow_the_paper_and_released_behaviour():
     )
     released = presets.make_config("lifting_rhd_proposed", released_behaviour=True)
     assert released.effective_schedule() == ((1e-5,), ()) and not released.effective_dropout()
-    from hand3d_tf.training.trainer import current_learning_rate
+    from hand3d_tf.training.step import current_learning_rate
 
     # Piecewise-constant: the lifting rate switches when step > 60,000 (docs/original.md §9).
     assert current_learning_rate(lift, 60_000) == 1e-5
@@ -492,29 +495,101 @@ def test_presets_follow_the_paper_and_released_behaviour():
     assert current_learning_rate(released, 70_000) == 1e-5
 
 
-def test_cli_smoke_run_and_usage_errors(tmp_path, capsys):
-    from absl import app, flags
+def test_resolve_config_takes_the_preset_then_smoke_then_given_values(tmp_path):
+    from hand3d_tf.training import launch
 
-    from hand3d_tf.cli import train as cli
+    out = str(tmp_path)
+    # No preset: the paper recipe for net/dataset; with --smoke the compact synthetic one.
+    assert launch.resolve_config("posenet", output_dir=out).preset == "posenet_rhd"
+    lift = launch.resolve_config("lifting", dataset="stb", lifting_variant="direct")
+    assert (lift.preset, lift.lifting_variant, lift.dataset) == ("lifting_stb_direct", "direct",
+                                                                 "stb")  # fmt: skip
+    smoked = launch.resolve_config("lifting", smoke=True, num_steps=2, output_dir=out)
+    assert (smoked.preset, smoked.dataset, smoked.num_steps, smoked.width) == (
+        "lifting_synthetic_proposed_compact", "synthetic", 2, 0.0625)  # fmt: skip
+    # With a preset only given values override it.
+    named = launch.resolve_config("lifting", preset="lifting_stb_bottleneck", smoke=True)
+    assert (named.dataset, named.lifting_variant) == ("stb", "bottleneck")
+    assert launch.resolve_config("posenet", preset="posenet_stb", dataset="rhd").dataset == "rhd"
+    # A new list of rates replaces the whole schedule, unless boundaries come with it.
+    assert launch.resolve_config("posenet", learning_rates=(1e-3,)).lr_boundaries == ()
+    both = launch.resolve_config("posenet", learning_rates=(1e-3, 1e-4), lr_boundaries=(5,))
+    assert (both.learning_rates, both.lr_boundaries) == ((1e-3, 1e-4), (5,))
+    # Overrides of None keep the preset's value (a CLI passes every flag).
+    assert launch.resolve_config("posenet", num_steps=None, width=None).num_steps == 30_000
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        launch.resolve_config("posenet", preset="nope")
+    with pytest.raises(ValueError, match="preset 'posenet_rhd' trains net='posenet'"):
+        launch.resolve_config("lifting", preset="posenet_rhd")
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        launch.resolve_config("posenet", dataset="mnist")
 
-    def run(*argv):
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["hand3d-train", *argv])
-        return cli.main(["hand3d-train"])
+
+def test_train_command_checks_its_flags_and_the_presets_table():
+    from hand3d_tf.cli import train as train_cli
+    from hand3d_tf.cli.errors import UserError
+    from hand3d_tf.cli.train import TrainCommand
+    from hand3d_tf.training import launch
+
+    def command(**values):
+        fields = dict.fromkeys(TrainCommand.__dataclass_fields__)
+        return TrainCommand(**dict(fields, **values))
+
+    with pytest.raises(UserError, match="--net is required: one of handsegnet, posenet, lifting"):
+        command(list_presets=False)
+    with pytest.raises(UserError, match="--learning_rates must be finite numbers > 0; received "
+                       "0.001,-1"):  # fmt: skip
+        command(net="posenet", learning_rates=(1e-3, -1.0))
+    assert command(list_presets=True).net is None  # --list_presets needs no --net
+    with pytest.raises(UserError, match="--learning_rates must be a comma-separated list of "
+                       "numbers; received 1e-4,fast"):  # fmt: skip
+        train_cli.numbers(["1e-4", "fast"], float, "learning_rates")
+    table = launch.presets_table().splitlines()
+    assert len(table) == len(presets.PRESETS)
+    assert any(line.startswith("lifting_rhd_direct ") and "lr 1e-05,1e-06 at 60000" in line
+               for line in table)  # fmt: skip
+
+
+def test_sigterm_writes_a_checkpoint_and_restores_the_handler(tmp_path):
+    import signal
+
+    from hand3d_tf.training import launch
+
+    def terminate(step, _):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    config = smoke("lifting", tmp_path, num_steps=6, checkpoint_every=5, evaluate=False)
+    with pytest.raises(launch.Interrupted) as caught:
+        launch.run(config, data=arrays(config), on_step=terminate)
+    assert caught.value.signum == signal.SIGTERM
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2]
+    assert signal.getsignal(signal.SIGTERM) is before
+    more = dataclass_replace(config, resume=True, num_steps=3)
+    resumed = launch.run(more, data=arrays(more))
+    assert (resumed.start_step, resumed.step) == (2, 3)
+    assert "trained steps 2..3" in launch.describe(more, resumed)
+
+
+def test_cli_in_a_subprocess_success_and_user_error(tmp_path):
+    from tests.helpers import run_cli
 
     out = tmp_path / "cli"
-    assert (
-        run("--net=lifting", "--smoke", f"--output_dir={out}", "--noprogress", "--num_steps=2") == 0
-    )
-    printed = capsys.readouterr().out
-    assert "lifting_synthetic_proposed: trained steps 0..2" in printed
+    done = run_cli("train", "--net=lifting", "--smoke", f"--output_dir={out}", "--noprogress",
+                   "--num_steps=2")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "lifting_synthetic_proposed: trained steps 0..2" in done.stdout
+    assert "evaluation: {'epe_mean'" in done.stdout
     assert (out / "weights" / "lifting.npz").is_file()
-    with pytest.raises(app.UsageError, match="holds checkpoints"):
-        run("--net=lifting", "--smoke", f"--output_dir={out}", "--noprogress")
-    with pytest.raises(app.UsageError, match="unknown preset 'nope'"):
-        run("--net=posenet", "--preset=nope", f"--output_dir={out}")
-    with pytest.raises(app.UsageError, match="--learning_rates must be"):
-        run("--net=posenet", "--learning_rates=fast", f"--output_dir={out}")
-    run("--net=lifting", "--list_presets")
-    assert "lifting_rhd_direct" in capsys.readouterr().out
-    flags.FLAGS.unparse_flags()
+    # The same folder again without --resume: refused before TensorFlow loads.
+    again = run_cli("train", "--net=lifting", "--smoke", f"--output_dir={out}")
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert (
+        again.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"hand3d-train: error: output dir {out} already holds checkpoints of run "
+            "lifting_synthetic_proposed"
+        )
+    )
