@@ -199,12 +199,17 @@ CHEAP_CASES = [
      ["--net=lifting", "--smoke", "--output_dir={out}", "--init_weights={dir}/none.npz"],
      ["--init_weights", "none.npz"]),
     ("convert-missing-input", "convert_weights",
-     ["--output_dir={out}", "--handsegnet={dir}/none.pickle"], ["--handsegnet", "none.pickle"]),
-    ("convert-output-is-file", "convert_weights", ["--output_dir={file}", "--posenet={trunc}"],
-     ["--output_dir", "afile"]),
-    ("convert-no-input", "convert_weights", ["--output_dir={out}"], ["--handsegnet"]),
+     ["--output_dir={out}", "--handsegnet_pickle={dir}/none.pickle"],
+     ["--handsegnet_pickle", "none.pickle"]),
+    ("convert-output-is-file", "convert_weights",
+     ["--output_dir={file}", "--posenet_pickle={trunc}"], ["--output_dir", "afile"]),
+    ("convert-no-input", "convert_weights", ["--output_dir={out}"], ["--handsegnet_pickle"]),
     ("convert-truncated-pickle", "convert_weights",
-     ["--output_dir={out}", "--handsegnet={trunc}"], ["trunc.pickle", "not a complete pickle"]),
+     ["--output_dir={out}", "--handsegnet_pickle={trunc}"],
+     ["trunc.pickle", "not a complete pickle"]),
+    ("convert-old-and-new-spelling", "convert_weights",
+     ["--output_dir={out}", "--posenet={trunc}", "--posenet_pickle={trunc}"],
+     ["--posenet", "deprecated", "give only --posenet_pickle"]),
     ("export-bad-mode", "export", ["--mode=int4", "--weights=random", "--output_dir={out}"],
      ["int4"]),
     ("export-output-is-file", "export", ["--weights=random", "--output_dir={file}"],
@@ -388,11 +393,12 @@ def _staging(folder: pathlib.Path) -> list[pathlib.Path]:
 
 
 def test_sigkill_mid_conversion_leaves_no_output_folder(released, tmp_path):
-    from hand3d_tf.cli import convert_weights
+    from hand3d_tf.convert import convert_released_weights
 
     target = tmp_path / "converted"
-    proc = spawn("convert_weights", f"--handsegnet={released['handsegnet']}",
-                 f"--posenet={released['posenet']}", f"--output_dir={target}", cwd=tmp_path)  # fmt: skip
+    proc = spawn("convert_weights", f"--handsegnet_pickle={released['handsegnet']}",
+                 f"--posenet_pickle={released['posenet']}", f"--output_dir={target}",
+                 cwd=tmp_path)  # fmt: skip
 
     def first_file_written():
         return any((s / "handsegnet.json").is_file() for s in _staging(tmp_path))
@@ -403,8 +409,7 @@ def test_sigkill_mid_conversion_leaves_no_output_folder(released, tmp_path):
     # Killed between files (its staging folder is still there): the target never appeared.
     assert len(_staging(tmp_path)) == 1 and not target.exists()
     # A later conversion removes the dead one's staging folder and completes.
-    written = convert_weights.convert(str(target), str(released["handsegnet"]),
-                                      str(released["posenet"]))  # fmt: skip
+    written = convert_released_weights(target, released["handsegnet"], released["posenet"])
     assert [p.name for p in written] == ["handsegnet.npz", "posenet.npz"]
     names = {"handsegnet.npz", "handsegnet.json", "posenet.npz", "posenet.json"}
     assert {p.name for p in target.iterdir()} == names
@@ -415,19 +420,19 @@ def test_conversion_with_a_bad_input_writes_nothing(released, tmp_path):
     """Good HandSegNet + PoseNet with a wrong shape: exit 2 naming the key, and neither a
     new folder nor an existing one is touched."""
     new = tmp_path / "new"
-    proc = cli("convert_weights", f"--handsegnet={released['handsegnet']}",
-               f"--posenet={released['bad_posenet']}", f"--output_dir={new}", cwd=tmp_path)  # fmt: skip
+    proc = cli("convert_weights", f"--handsegnet_pickle={released['handsegnet']}",
+               f"--posenet_pickle={released['bad_posenet']}", f"--output_dir={new}",
+               cwd=tmp_path)  # fmt: skip
     error_line(proc, "convert_weights", "bad_posenet.pickle", "PoseNet2D/conv7_7/weights")
     assert not new.exists() and _staging(tmp_path) == []
     from hand3d_tf import weights
-    from hand3d_tf.cli import convert_weights
+    from hand3d_tf.convert import convert_released_weights
 
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "README.md").write_text("keep")
     with pytest.raises(weights.WeightMismatchError, match="conv7_7"):
-        convert_weights.convert(str(existing), str(released["handsegnet"]),
-                                str(released["bad_posenet"]))  # fmt: skip
+        convert_released_weights(existing, released["handsegnet"], released["bad_posenet"])
     assert [p.name for p in existing.iterdir()] == ["README.md"]
 
 

@@ -12,9 +12,9 @@ import pickle
 import numpy as np
 import pytest
 
-from hand3d_tf import models, safe_pickle
+from hand3d_tf import convert, models, safe_pickle
 from hand3d_tf import weights as W
-from hand3d_tf.cli import convert_weights
+from tests.helpers import run_cli
 
 # (key prefix, weights shape) for every layer, docs/original.md §4 table rows 1-67.
 _HSN = [("conv1_1", 3, 3, 64), ("conv1_2", 3, 64, 64), ("conv2_1", 3, 64, 128), ("conv2_2", 3, 128, 128),
@@ -124,8 +124,10 @@ def test_every_released_key_lands_in_its_layer(released, full_nets):
     assert all(np.array_equal(back[k], v) for k, v in released["values"].items())
 
 
-def test_convert_cli_writes_exact_files(released, tmp_path, capsys):
-    written = convert_weights.convert(str(tmp_path), released["handsegnet"], released["posenet"])
+def test_convert_released_weights_writes_exact_files(released, tmp_path, capsys):
+    written = convert.convert_released_weights(
+        tmp_path, handsegnet=released["handsegnet"], posenet=released["posenet"]
+    )
     assert [p.name for p in written] == ["handsegnet.npz", "posenet.npz", "lifting.npz"]
     printed = capsys.readouterr().out
     assert printed.count("max |pickle - file| = 0\n") == 3
@@ -139,6 +141,41 @@ def test_convert_cli_writes_exact_files(released, tmp_path, capsys):
     np.testing.assert_array_equal(
         model.get_layer("fc_vp0").kernel.numpy(), released["values"]["ViewpointNet/fc_vp0/weights"]
     )
+
+
+def test_convert_lifting_variant_from_name_keys_or_argument(released, tmp_path):
+    lifting = {k: v for k, v in released["values"].items() if k.startswith("PosePrior/")}
+    # PosePrior keys only, no lifting-<variant> name: direct / local / local_w_xyz_loss.
+    ambiguous = dump(tmp_path / "prior.pickle", lifting)
+    with pytest.raises(convert.LiftingVariantError, match="cannot tell the lifting variant"):
+        convert.convert_released_weights(tmp_path / "a", lifting=ambiguous)
+    assert not (tmp_path / "a").exists()
+    convert.convert_released_weights(tmp_path / "b", lifting=ambiguous, lifting_variant="direct")
+    named = dump(tmp_path / "lifting-local.pickle", lifting)
+    convert.convert_released_weights(tmp_path / "c", lifting=named, log=lambda line: None)
+    for folder, variant in (("b", "direct"), ("c", "local")):
+        assert W.load_weights(tmp_path / folder / "lifting")[1]["variant"] == variant
+    with pytest.raises(ValueError, match="at least one released pickle"):
+        convert.convert_released_weights(tmp_path / "d")
+
+
+def test_convert_cli_in_a_subprocess_success_and_user_error(released, tmp_path):
+    lifting = {k: v for k, v in released["values"].items() if k.startswith(W.SCOPES[2:])}
+    pickle_path = dump(tmp_path / "lifting-proposed.pickle", lifting)
+    # The old spelling --lifting still works (deprecated for one release).
+    ok = run_cli("convert_weights", f"--lifting={pickle_path}", f"--output_dir={tmp_path / 'w'}")
+    assert ok.returncode == 0, ok.stderr
+    assert "warning: --lifting is deprecated; use --lifting_pickle" in ok.stderr
+    assert "lifting.npz (+ .json): 40 tensors, max |pickle - file| = 0" in ok.stdout
+    values, config = W.load_weights(tmp_path / "w" / "lifting")
+    assert config["variant"] == "proposed" and len(values) == 40
+    bad = run_cli("convert_weights", f"--lifting_pickle={tmp_path / 'none.pickle'}",
+                  f"--output_dir={tmp_path / 'x'}")  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        f"hand3d-convert-weights: error: --lifting_pickle={tmp_path / 'none.pickle'}: no such file"
+    ]
+    assert not (tmp_path / "x").exists()
 
 
 # ---------- safety of the pickle reader ----------
