@@ -32,9 +32,9 @@ from hand3d_tf import keypoints as kp
 from hand3d_tf.cli import app, shared_flags
 from hand3d_tf.cli.errors import UserError, check_output_dir, user_errors
 from hand3d_tf.evaluation import protocols as pr
+from hand3d_tf.evaluation.evaluate import PREDICTORS
 
 FLAGS = flags.FLAGS
-PREDICTORS = ("network", "baseline")  # hand3d_tf.evaluation.evaluate.PREDICTORS
 PICKLES = ("handsegnet_pickle", "posenet_pickle", "lifting_pickle")
 
 
