@@ -26,6 +26,8 @@ CONSOLE_SCRIPTS = [
     "hand3d-train=hand3d_tf.cli.train:run",
     "hand3d-export=hand3d_tf.cli.export:run",
     "hand3d-make-eval-set=hand3d_tf.cli.make_eval_set:run",
+    "hand3d-demo=hand3d_tf.cli.demo:run",
+    "hand3d-model-card=hand3d_tf.cli.model_card:run",
 ]
 
 # The bundled default model, its card and the demo image travel with a wheel too; the

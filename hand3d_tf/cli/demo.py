@@ -1,9 +1,8 @@
 """hand3d-demo: `make demo`, the main job on the bundled default model.
 
-Example (hand3d-demo is `python -m hand3d_tf.cli.demo`, not an installed command):
+Example:
   make demo                                         # the bundled example image
-  python -m hand3d_tf.cli.demo --image=hand.png --output_dir=out
-                                                    # i.e. hand3d-demo --image=hand.png ...
+  hand3d-demo --image=hand.png --output_dir=out     # = python -m hand3d_tf.cli.demo ...
 
 Runs the full RGB -> 3D pipeline (as hand3d-predict does) with ``weights/default`` on an
 image, by default the bundled example ``weights/example_hand.png`` (a synthetic render of

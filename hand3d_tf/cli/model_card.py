@@ -1,7 +1,6 @@
 """hand3d-model-card: the model card's numbers, every evaluation next to a trivial baseline.
 
-Example (hand3d-model-card stands for ``python -m hand3d_tf.cli.model_card``; no console
-script is installed for it):
+Example (or ``python -m hand3d_tf.cli.model_card`` with the same flags):
   hand3d-model-card --weights=weights/default --data_dir=HELDOUT_DIR \\
       --baseline_data_dir=TRAIN_DIR --output=model_card.json [--max_samples=N]
 
