@@ -1,152 +1,167 @@
 """hand3d-export: the networks to TFLite in every precision, with sidecars and checks.
 
-    hand3d-export --net=all --weights=weights/ --mode=fp32,fp16 --output_dir=export/
-    hand3d-export --net=posenet --mode=int8,int16x8 --calibration_data=data/synthetic
-    hand3d-export --net=all --mode=all --check_gpu --report --eval_data=eval.npz
-    hand3d-export --noconvert --check_gpu --output_dir=export/   # check existing files
+Example:
+  hand3d-export --net=all --mode=fp32,fp16 --output_dir=export/
+  hand3d-export --net=posenet --mode=int8,int16x8 --calibration_data=data/synthetic
+  hand3d-export --net=all --mode=all --check_gpu --report --eval_data=eval.npz
+  hand3d-export --noconvert --check_gpu --output_dir=export/   # check existing files
 
-Writes ``<output_dir>/<net>_<mode>.tflite`` + ``.json`` sidecar (and the float SavedModel
-``<net>_saved_model/`` with fp32). ``--check_gpu`` prints every TFLite GPU-delegate
-finding and exits 1 if an fp32/fp16 model has one; ``--report`` writes
-``<output_dir>/accuracy_report.md/.json`` (LiteRT vs Keras on ``--eval_data``).
-
-Exit status 2 on a user error, one line naming the flag or file; the flags, the weights'
-metadata and --output_dir are checked before any network is built.
+Writes <output_dir>/<net>_<mode>.tflite + .json sidecar (and the float SavedModel
+<net>_saved_model/ with fp32) from the bundled default model (weights/default) unless
+--weights names other weights. --check_gpu prints every TFLite GPU-delegate finding and
+exits 1 if an fp32/fp16 model has one; --report writes <output_dir>/accuracy_report.md/.json
+(LiteRT vs Keras on --eval_data). docs/export.md describes the modes and the sidecar.
+Exit status 2 with one line naming the flag or file on a user error; the flags, the
+weights' metadata and --output_dir are checked before any network is built.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import pathlib
 
 from absl import flags
 
-from hand3d_tf.cli.errors import report as report_error
-from hand3d_tf.cli.errors import run as run_cli
-from hand3d_tf.cli.flag_values import given, parse_hw
-from hand3d_tf.export.tflite import MODES, NETS, ExportError
+from hand3d_tf.cli import app, shared_flags
+from hand3d_tf.cli.errors import UserError, check_input_file, check_output_dir, user_errors
+from hand3d_tf.constants import NETS, SPLITS
+from hand3d_tf.export.exporter import OUTPUT_STRIDES  # TF-free at import, as is tflite
+from hand3d_tf.export.tflite import MODES
 
-_OVR = {"allow_override": True}
-flags.DEFINE_string("net", "all", f"one of {NETS} or 'all'", **_OVR)
-flags.DEFINE_list("mode", ["fp32"], f"comma-separated modes of {MODES}, or 'all'", **_OVR)
-flags.DEFINE_string(
-    "weights",
-    "weights",
-    "folder with <net>.npz/.json (hand3d-convert-weights), "
-    "one weights file stem, or 'random' (paper-size nets, Glorot init)",
-    **_OVR,
-)
-flags.DEFINE_string("output_dir", "export", "where the .tflite and .json files go", **_OVR)
-flags.DEFINE_string(
-    "calibration_data",
-    None,
-    "RHD-layout folder (training split read) or "
-    "eval.npz; default: render a small synthetic training split",
-    **_OVR,
-)
-flags.DEFINE_integer("num_calibration", 64, "calibration samples", **_OVR)
-flags.DEFINE_string("calibration_split", "training", "split read from --calibration_data", **_OVR)
-flags.DEFINE_string("input_size", "240x320", "HandSegNet input frame HxW", **_OVR)
-flags.DEFINE_integer(
-    "handsegnet_output_stride",
-    1,
-    "1: logits at the input size (legacy "
-    "resize inside the model); 8: stride-8 logits, the host upsamples",
-    **_OVR,
-)
-flags.DEFINE_integer("qat_steps", 200, "quantization-aware fine-tuning steps (mode qat)", **_OVR)
-flags.DEFINE_float("qat_learning_rate", 1e-5, "Adam learning rate of QAT", **_OVR)
-flags.DEFINE_integer("qat_batch_size", 8, "QAT batch size", **_OVR)
-flags.DEFINE_bool("saved_model", True, "also write the float SavedModel with fp32", **_OVR)
-flags.DEFINE_bool(
-    "convert", True, "convert; --noconvert only checks/reports existing files", **_OVR
-)
-flags.DEFINE_bool("check_gpu", False, "print every GPU-delegate finding", **_OVR)
-flags.DEFINE_bool("report", False, "accuracy report of the exports on --eval_data", **_OVR)
-flags.DEFINE_string("eval_data", None, "eval.npz of hand3d-make-eval-set (--report)", **_OVR)
-flags.DEFINE_integer("report_samples", 0, "eval samples for --report (0 = all)", **_OVR)
-flags.DEFINE_integer("threads", 2, "LiteRT CPU threads for --report", **_OVR)
 FLAGS = flags.FLAGS
 
 
-def _selection(net: str, modes: list) -> tuple[tuple, tuple]:
-    nets = NETS if net == "all" else (net,)
-    modes = MODES if modes == ["all"] else tuple(modes)
-    return nets, modes
+def define_flags(m: str) -> None:
+    shared_flags.net(m, default="all", extra=("all",), help="which network; all: the three")
+    shared_flags.weights(
+        m, help="folder with <net>.npz/.json (hand3d-convert-weights, hand3d-train), one "
+        "weights file stem, or 'random' (paper-size nets, Glorot init: size and latency only); "
+        "default: the bundled default model, weights/default")  # fmt: skip
+    shared_flags.output_dir(m, default="export", help="where the .tflite and .json files go")
+    shared_flags.input_size(m, help="HandSegNet input frame HxW")
+    DEF = {"module_name": m}
+    flags.DEFINE_list("mode", ["fp32"], f"comma-separated modes of {list(MODES)}, or 'all'", **DEF)
+    flags.DEFINE_string("calibration_data", None, "RHD-layout folder (its --calibration_split "
+                        "is read) or an eval.npz; default: render a small synthetic training "
+                        "split", **DEF)  # fmt: skip
+    flags.DEFINE_integer("num_calibration", 64, "calibration samples", lower_bound=1, **DEF)
+    flags.DEFINE_enum("calibration_split", "training", SPLITS, "split read from "
+                      "--calibration_data", **DEF)  # fmt: skip
+    flags.DEFINE_enum("handsegnet_output_stride", "1", [str(s) for s in OUTPUT_STRIDES],
+                      "1: logits at the input size (legacy resize inside the model); "
+                      "8: stride-8 logits, the host upsamples", **DEF)  # fmt: skip
+    flags.DEFINE_integer("qat_steps", 200, "quantization-aware fine-tuning steps (mode qat)",
+                         lower_bound=0, **DEF)  # fmt: skip
+    flags.DEFINE_float("qat_learning_rate", 1e-5, "Adam learning rate of QAT", **DEF)
+    flags.DEFINE_integer("qat_batch_size", 8, "QAT batch size", lower_bound=1, **DEF)
+    flags.DEFINE_bool("saved_model", True, "also write the float SavedModel with fp32", **DEF)
+    flags.DEFINE_bool("convert", True, "convert; --noconvert only checks/reports existing "
+                      "files", **DEF)  # fmt: skip
+    flags.DEFINE_bool("check_gpu", False, "print every GPU-delegate finding; exit 1 if an "
+                      "fp32/fp16 model has one", **DEF)  # fmt: skip
+    flags.DEFINE_bool("report", False, "accuracy report of the exports on --eval_data", **DEF)
+    flags.DEFINE_string("eval_data", None, "eval.npz of hand3d-make-eval-set (--report)", **DEF)
+    flags.DEFINE_integer("report_samples", 0, "eval samples for --report (0 = all)",
+                         lower_bound=0, **DEF)  # fmt: skip
+    flags.DEFINE_integer("threads", 2, "LiteRT CPU threads for --report", lower_bound=1, **DEF)
 
 
-def _print_gpu(reports) -> int:
-    """Print every report; the number of fp32/fp16 models with findings."""
-    bad = 0
-    for name, report in reports:
-        print(report.summary())
-        if not report.ok and name.rsplit("_", 1)[-1].split(".")[0] in ("fp32", "fp16"):
-            bad += 1
-    return bad
+@dataclasses.dataclass(frozen=True)
+class ExportFlags:
+    """The command line, checked: each error names its flag."""
 
+    nets: tuple
+    modes: tuple
+    weights: str | None
+    output_dir: str
+    input_size: tuple
+    handsegnet_output_stride: int
+    calibration_data: str | None
+    num_calibration: int
+    calibration_split: str
+    qat_steps: int
+    qat_learning_rate: float
+    qat_batch_size: int
+    saved_model: bool
+    convert: bool
+    check_gpu: bool
+    report: bool
+    eval_data: str | None
+    report_samples: int
+    threads: int
 
-def main(argv):
-    del argv
-    logging.getLogger("hand3d_tf").setLevel(logging.INFO)
-    # The converter saves a temporary SavedModel per conversion; keep its INFO lines quiet.
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)
-    from hand3d_tf.export import exporter
-
-    try:
-        nets, modes = _selection(FLAGS.net, FLAGS.mode)
-        if FLAGS.report and not FLAGS.eval_data:
-            raise ValueError(
+    def __post_init__(self):
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown or not self.modes:
+            raise UserError(
+                f"--mode: unknown export mode(s) {unknown}; modes are {list(MODES)} or 'all'"
+            )
+        if min(self.input_size) < 8:
+            raise UserError(f"--input_size must be at least 8x8; received {self.input_size}")
+        if not self.qat_learning_rate > 0:
+            raise UserError(f"--qat_learning_rate must be > 0; received {self.qat_learning_rate}")
+        if not self.output_dir:
+            raise UserError("--output_dir is required")
+        if self.report and not self.eval_data:
+            raise UserError(
                 "--report needs --eval_data=eval.npz (make one with "
                 "hand3d-make-eval-set --dataset=synthetic --output=eval.npz)"
             )
-        cfg = exporter.ExportConfig(
-            nets=nets, modes=modes, weights=given("weights", "weights"), output_dir=given("output_dir", "export"),
-            input_size=parse_hw(given("input_size", "240x320")),
-            handsegnet_output_stride=FLAGS.handsegnet_output_stride,
-            calibration_data=FLAGS.calibration_data, num_calibration=FLAGS.num_calibration,
-            calibration_split=FLAGS.calibration_split, qat_steps=FLAGS.qat_steps,
-            qat_learning_rate=FLAGS.qat_learning_rate, qat_batch_size=FLAGS.qat_batch_size,
-            saved_model=FLAGS.saved_model,
-        )  # fmt: skip
-        loaded = None
-        if FLAGS.convert or FLAGS.report:
-            for n in nets:  # cheap checks first: metadata, checksums, the output folder
-                exporter.check_weights(n, cfg.weights)
-            if FLAGS.convert:
-                from hand3d_tf.export.tflite import ensure_writable_dir
 
-                ensure_writable_dir(cfg.output_dir)
-            loaded = {n: exporter.load_net(n, cfg.weights, cfg.handsegnet_output_stride)
-                      for n in nets}  # fmt: skip
-        if FLAGS.convert:
-            run = exporter.export_all(cfg, loaded)
-            for r in run.results:
-                print(f"{r.tflite_path}  {r.sidecar['model_bytes'] / 1e6:.2f} MB  "
-                      f"ops {', '.join(r.sidecar['ops'])}")  # fmt: skip
-            for path in run.saved_models:
-                print(f"{path}  (float SavedModel)")
-        status = 0
-        if FLAGS.check_gpu:
-            reports = exporter.check_exports(cfg.output_dir, nets, modes)
-            if not reports:
-                raise FileNotFoundError(f"no {nets} x {modes} .tflite files in {cfg.output_dir}")
-            status = 1 if _print_gpu(sorted(reports.items())) else 0
-        if FLAGS.report:
-            from hand3d_tf.export import report
+    @classmethod
+    def from_flags(cls) -> ExportFlags:
+        modes = tuple(FLAGS.mode)
+        names = [f.name for f in dataclasses.fields(cls)]
+        plain = {n: FLAGS[n].value for n in names if n not in ("nets", "modes", "input_size")}
+        return cls(
+            **dict(plain, handsegnet_output_stride=int(FLAGS.handsegnet_output_stride)),
+            nets=NETS if FLAGS.net == "all" else (FLAGS.net,),
+            modes=MODES if modes == ("all",) else modes,
+            input_size=shared_flags.hw(FLAGS.input_size),
+        )
 
-            report.accuracy_report(
-                {n: loaded[n].model for n in nets}, cfg.output_dir, FLAGS.eval_data,
-                num_samples=FLAGS.report_samples, threads=FLAGS.threads,
-            )  # fmt: skip
-            print(pathlib.Path(cfg.output_dir, "accuracy_report.md").read_text())
-        return status
-    except (ValueError, OSError, ExportError) as e:
-        # Bad input (mode, weights, calibration data, output dir): one clear line, exit 2.
-        return report_error("hand3d-export", e)
+    def export_config(self):
+        from hand3d_tf.export import exporter
+
+        with user_errors(ValueError):  # the library's own checks of the same values
+            return exporter.ExportConfig(**dataclasses.asdict(self))
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {argv[1:]}")
+    config = ExportFlags.from_flags().export_config()
+    # Cheap checks first, each naming its flag: no network is built when one fails.
+    if config.convert:
+        check_output_dir(config.output_dir)
+    if config.report:
+        check_input_file(config.eval_data, "--eval_data")
+    from hand3d_tf import weights as W
+    from hand3d_tf.export import exporter
+    from hand3d_tf.export.calibration import CalibrationError
+    from hand3d_tf.export.tflite import ExportError
+
+    if config.convert or config.report:
+        with user_errors(ExportError, FileNotFoundError, W.WeightsFileError,
+                         prefix="--weights: "):  # fmt: skip
+            for net in config.nets:
+                exporter.check_weights(net, config.weights)
+    app.quiet_tensorflow()  # only now: a cheap error above costs no TensorFlow start
+    logging.getLogger("hand3d_tf").setLevel(logging.INFO)
+    # The converter saves a temporary SavedModel per conversion; keep its INFO lines quiet.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    bad_input = (ExportError, CalibrationError, W.WeightsFileError, W.WeightMismatchError)
+    if config.report:  # a malformed --eval_data is found when the report reads it
+        from hand3d_tf.lite.evalset import EvalSetError
+
+        bad_input += (EvalSetError,)
+    with user_errors(*bad_input):
+        summary = exporter.run_export(config)
+    return 1 if summary.gpu_blocking else 0
 
 
 def run():
-    run_cli(main, "hand3d-export")
+    app.run(__name__, main, define_flags, needs_tensorflow=False)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Export jobs: weights -> Keras nets -> calibration / QAT -> ``.tflite`` + sidecars.
 
-The library behind ``hand3d-export`` (the CLI only parses flags). Every check that can
-fail does so before the first conversion: nets and modes, the output folder, the weights
-of every net (file present, scopes of the right net, exact shapes), and the calibration
-data of every calibrated mode.
+The library behind ``hand3d-export`` (the CLI only parses flags and calls
+:func:`run_export`). Every check that can fail does so before the first conversion: nets
+and modes, the output folder, the weights of every net (file present, scopes of the right
+net, exact shapes), and the calibration data of every calibrated mode.
+
+    from hand3d_tf.export import exporter
+    exporter.run_export(exporter.ExportConfig(nets=("posenet",), modes=("fp32", "fp16")))
 """
 
 from __future__ import annotations
@@ -52,11 +55,18 @@ class ExportConfig:
       num_calibration / calibration_split: samples and split read for calibration.
       qat_steps / qat_learning_rate / qat_batch_size: the qat mode's fine-tuning.
       saved_model: also write the float SavedModel of each net (with fp32).
+      convert: convert; False only checks / reports the existing files in output_dir.
+      check_gpu: check every ``<net>_<mode>.tflite`` for GPU-delegate findings.
+      report: accuracy report of the exports on ``eval_data`` (an eval.npz of
+        hand3d-make-eval-set), ``report_samples`` samples (0 = all), ``threads`` LiteRT
+        CPU threads.
+
+    ``weights=None`` means the bundled default model (``pipeline.DEFAULT_WEIGHTS_DIR``).
     """
 
     nets: tuple = tflite.NETS
     modes: tuple = ("fp32",)
-    weights: str = "weights"
+    weights: str | None = None
     output_dir: str = "export"
     input_size: tuple = (240, 320)
     handsegnet_output_stride: int = 1
@@ -67,8 +77,20 @@ class ExportConfig:
     qat_learning_rate: float = 1e-5
     qat_batch_size: int = 8
     saved_model: bool = True
+    convert: bool = True
+    check_gpu: bool = False
+    report: bool = False
+    eval_data: str | None = None
+    report_samples: int = 0
+    threads: int = 2
 
     def __post_init__(self):
+        if self.weights is None:
+            from hand3d_tf.pipeline import DEFAULT_WEIGHTS_DIR
+
+            object.__setattr__(self, "weights", str(DEFAULT_WEIGHTS_DIR))
+        if not self.nets or not self.modes:
+            raise ValueError(f"nothing to export: nets={self.nets!r}, modes={self.modes!r}")
         for net in self.nets:
             tflite.check_net(net)
         for mode in self.modes:
@@ -80,6 +102,11 @@ class ExportConfig:
             )
         if len(self.input_size) != 2 or min(self.input_size) < 8:
             raise ValueError(f"input_size must be (H, W), both >= 8; received {self.input_size}")
+        if self.report and not self.eval_data:
+            raise ValueError(
+                "the accuracy report needs eval_data=eval.npz (make one with "
+                "hand3d-make-eval-set --dataset=synthetic --output=eval.npz)"
+            )
 
 
 @dataclasses.dataclass
@@ -255,3 +282,71 @@ def check_exports(output_dir, nets=tflite.NETS, modes=tflite.MODES) -> dict[str,
             if path.is_file():
                 reports[path.name] = check_gpu_compatibility(path)
     return reports
+
+
+# Modes whose exports must have no GPU-delegate finding (docs/export.md).
+GPU_MODES = ("fp32", "fp16")
+
+
+@dataclasses.dataclass
+class ExportSummary:
+    """What :func:`run_export` did.
+
+    Attributes:
+      run: the conversions (None with ``convert=False``).
+      gpu_reports: {file name: GpuReport} of the checked files (``check_gpu``).
+      gpu_blocking: the fp32/fp16 files with a GPU-delegate finding (sorted).
+      report_rows: the accuracy report's rows (``report``), else None.
+    """
+
+    run: ExportRun | None = None
+    gpu_reports: dict = dataclasses.field(default_factory=dict)
+    gpu_blocking: list = dataclasses.field(default_factory=list)
+    report_rows: list | None = None
+
+
+def run_export(cfg: ExportConfig, log=print) -> ExportSummary:
+    """Everything ``hand3d-export`` does: convert, check for the GPU delegate, report.
+
+    Cheap checks first (each net's weights metadata and checksum, the output folder), then
+    the nets are built, converted (:func:`export_all`), checked and reported; ``log``
+    receives one line per written file, every GPU finding and the report table.
+
+    Raises (before any conversion): tflite.ExportError (no weights, weights of another
+    net, an output folder that cannot be written, no files to check), WeightsFileError,
+    WeightMismatchError, CalibrationError.
+    """
+    loaded = None
+    if cfg.convert or cfg.report:
+        for n in cfg.nets:  # cheap checks first: metadata, checksums, the output folder
+            check_weights(n, cfg.weights)
+        if cfg.convert:
+            tflite.ensure_writable_dir(cfg.output_dir)
+        loaded = {n: load_net(n, cfg.weights, cfg.handsegnet_output_stride) for n in cfg.nets}
+    summary = ExportSummary()
+    if cfg.convert:
+        summary.run = export_all(cfg, loaded)
+        for r in summary.run.results:
+            log(f"{r.tflite_path}  {r.sidecar['model_bytes'] / 1e6:.2f} MB  "
+                f"ops {', '.join(r.sidecar['ops'])}")  # fmt: skip
+        for path in summary.run.saved_models:
+            log(f"{path}  (float SavedModel)")
+    if cfg.check_gpu:
+        summary.gpu_reports = check_exports(cfg.output_dir, cfg.nets, cfg.modes)
+        if not summary.gpu_reports:
+            raise tflite.ExportError(
+                f"no {list(cfg.nets)} x {list(cfg.modes)} .tflite files in {cfg.output_dir}"
+            )
+        for name, report in sorted(summary.gpu_reports.items()):
+            log(report.summary())
+            if not report.ok and name.rsplit("_", 1)[-1].split(".")[0] in GPU_MODES:
+                summary.gpu_blocking.append(name)
+    if cfg.report:
+        from hand3d_tf.export import report
+
+        summary.report_rows = report.accuracy_report(
+            {n: loaded[n].model for n in cfg.nets}, cfg.output_dir, cfg.eval_data,
+            num_samples=cfg.report_samples, threads=cfg.threads,
+        )  # fmt: skip
+        log(pathlib.Path(cfg.output_dir, "accuracy_report.md").read_text())
+    return summary
