@@ -1,8 +1,12 @@
 """hand3d_tf: a faithful TF2/Keras rebuild of ColorHandPose3D (Zimmermann & Brox, ICCV 2017)."""
 
 import glob
+import pathlib
+import re
 
 from setuptools import find_packages, setup
+
+VERSION_FILE = pathlib.Path(__file__).parent / "hand3d_tf" / "version.py"
 
 # Version ranges are the ones tested here; tf-keras must match tensorflow's minor version.
 INSTALL_REQUIRES = [
@@ -42,7 +46,7 @@ DATA_FILES = [
 
 setup(
     name="hand3d_tf",
-    version="0.1.0",
+    version=re.search(r'__version__ = "(.+)"', VERSION_FILE.read_text()).group(1),
     description="ColorHandPose3D (single-image 3D hand pose) in TensorFlow 2 / Keras, to the edge",
     # benchmarks/ (command-line tools over hand3d_tf.lite) runs from the checkout: not installed.
     packages=find_packages(include=["hand3d_tf", "hand3d_tf.*"]),

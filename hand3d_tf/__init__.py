@@ -5,7 +5,7 @@ evaluation, glue) run on devices that only have a TFLite runtime. ``ColorHandPos
 is imported lazily on first access.
 """
 
-__version__ = "0.1.0"
+from hand3d_tf.version import __version__
 
 __all__ = ["ColorHandPose3D", "__version__"]
 

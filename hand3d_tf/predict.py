@@ -30,8 +30,8 @@ import time
 import cv2
 import numpy as np
 
-import hand3d_tf
 from hand3d_tf import pipeline
+from hand3d_tf.version import __version__
 
 EXAMPLE_IMAGE = pipeline.BUNDLED_WEIGHTS_ROOT / "example_hand.png"  # `make demo`'s image
 
@@ -138,7 +138,7 @@ def check_video(source: str) -> None:
 
 
 def _header(pipe, hand_side: str) -> dict:
-    return {"hand3d_tf_version": hand3d_tf.__version__, "hand_side": hand_side,
+    return {"hand3d_tf_version": __version__, "hand_side": hand_side,
             "model": "ColorHandPose3D", "input_size_hw": list(pipe.input_size or []),
             "weights": pipe.source}  # fmt: skip
 

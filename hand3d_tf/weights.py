@@ -262,7 +262,7 @@ def save_weights(
       folder + os.replace); the json records the npz's sha256, so a crash between the
       two replaces is detected by load_weights.
     """
-    from hand3d_tf import __version__
+    from hand3d_tf.version import __version__
 
     if isinstance(models_or_dict, Mapping):
         arrays = {str(k): np.asarray(v, dtype=np.float32) for k, v in models_or_dict.items()}

@@ -217,7 +217,7 @@ def describe(
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    import hand3d_tf
+    from hand3d_tf.version import __version__
 
     interp = Interpreter(model_content=tflite)
     runner = interp.get_signature_runner()
@@ -246,7 +246,7 @@ def describe(
         "weights_sha256": sha256_file(weights) if weights and weights.is_file() else None,
         "weights_path": str(weights) if weights else None,
         "ops": model_ops(tflite),
-        "converter": {"tensorflow": tf.__version__, "hand3d_tf": hand3d_tf.__version__},
+        "converter": {"tensorflow": tf.__version__, "hand3d_tf": __version__},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -111,7 +111,7 @@ def _commit_if_good(manager, pending, meta, model, optimizer, probe_batch_loss) 
 
 
 def _resolved(config: TrainConfig, precision=None) -> dict:
-    from hand3d_tf import __version__
+    from hand3d_tf.version import __version__
 
     values, boundaries = config.effective_schedule()
     return {
