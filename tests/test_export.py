@@ -380,7 +380,7 @@ def test_float_savedmodel_matches_keras(nets, shapes, tmp_path, test_inputs):
 
 
 def _tiny_eval_npz(path, n: int = 4):
-    """An eval.npz (benchmarks/evalset.py schema) from the smoke sets, frames 32 x 48."""
+    """An eval.npz (hand3d_tf/lite/evalset.py schema) from the smoke sets, frames 32 x 48."""
     import cv2
 
     seg, seg_t, _ = smoke_arrays("handsegnet", n, 40, seed=11)
