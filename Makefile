@@ -13,8 +13,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# Everything: the runtime, TensorFlow (the [tf] extra) and pytest. A device needs only
+# `pip install hand3d_tf` (docs/devices.md). Re-run when setup.py changes.
 $(STAMP): setup.py | $(PY)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[tf,test]"
 	touch $(STAMP)
 
 install: $(STAMP)

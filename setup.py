@@ -8,18 +8,29 @@ from setuptools import find_packages, setup
 
 VERSION_FILE = pathlib.Path(__file__).parent / "hand3d_tf" / "version.py"
 
-# Version ranges are the ones tested here; tf-keras must match tensorflow's minor version.
+# The runtime (`pip install hand3d_tf`): everything hand3d_tf.lite, hand3d-predict with
+# the TFLite backend and the benchmark harness need, and no TensorFlow (docs/devices.md).
+# matplotlib draws the prediction figure and the harness's plots. ai-edge-litert has no
+# 32-bit ARM wheel: there the marker skips it and the runner falls back to tflite-runtime,
+# installed by hand (docs/devices.md). Version ranges are the ones tested here.
 INSTALL_REQUIRES = [
+    "numpy>=1.26,<3",
+    "opencv-python-headless>=4.8",
+    'ai-edge-litert>=2.0,<3; platform_machine != "armv7l" and platform_machine != "armv6l"',
+    "absl-py>=1.4",
+    "matplotlib>=3.8",
+    "tqdm>=4.60",
+]
+
+# `pip install 'hand3d_tf[tf]'`: training, conversion of the released weights, export,
+# evaluation and the Keras pipeline (--backend=keras). Named after what it adds, not after
+# one of the jobs it enables (docs/devices.md, "Which install"); tf-keras must match
+# tensorflow's minor version.
+TF_REQUIRES = [
     "tensorflow>=2.21,<2.22",
     "tf-keras>=2.21,<2.22",
     "tensorflow-model-optimization>=0.8.1,<0.9",
-    "ai-edge-litert>=2.0,<3",
-    "numpy>=1.26,<3",
-    "opencv-python-headless>=4.8",
-    "absl-py>=1.4",
-    "matplotlib>=3.8",
     "scipy>=1.11",
-    "tqdm>=4.60",
 ]
 
 CONSOLE_SCRIPTS = [
@@ -32,6 +43,10 @@ CONSOLE_SCRIPTS = [
     "hand3d-make-eval-set=hand3d_tf.cli.make_eval_set:run",
     "hand3d-demo=hand3d_tf.cli.demo:run",
     "hand3d-model-card=hand3d_tf.cli.model_card:run",
+    # The benchmark harness: TensorFlow-free, argparse (hand3d_tf/benchmark/cli.py says why).
+    "hand3d-benchmark=hand3d_tf.benchmark.cli:benchmark",
+    "hand3d-benchmark-compare=hand3d_tf.benchmark.cli:compare",
+    "hand3d-benchmark-android=hand3d_tf.benchmark.cli:android",
 ]
 
 # The bundled default model, its card and the demo image travel with a wheel too; the
@@ -48,11 +63,16 @@ setup(
     name="hand3d_tf",
     version=re.search(r'__version__ = "(.+)"', VERSION_FILE.read_text()).group(1),
     description="ColorHandPose3D (single-image 3D hand pose) in TensorFlow 2 / Keras, to the edge",
-    # benchmarks/ (command-line tools over hand3d_tf.lite) runs from the checkout: not installed.
+    # benchmarks/ (README, RESULTS.md, developer tools) runs from the checkout: not installed;
+    # the harness itself is hand3d_tf.benchmark (the hand3d-benchmark* console scripts).
     packages=find_packages(include=["hand3d_tf", "hand3d_tf.*"]),
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8"], "tensorboard": ["tensorboard>=2.21,<2.22"]},
+    extras_require={
+        "tf": TF_REQUIRES,
+        "test": ["pytest>=8"],
+        "tensorboard": ["tensorboard>=2.21,<2.22"],
+    },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
     include_package_data=True,
     data_files=DATA_FILES,

@@ -1,10 +1,11 @@
-"""benchmarks/android.py: benchmark_model log parsing (recorded output) and its result rows."""
+"""hand3d-benchmark-android (hand3d_tf/benchmark/android.py): benchmark_model log parsing
+(recorded output), its result rows, and a whole run against a stand-in adb."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks import android, compare, report
+from hand3d_tf.benchmark import android, compare, report
 
 # --- android: benchmark_model log parsing --------------------------------------------------
 
@@ -102,19 +103,22 @@ def test_android_parser_reads_recorded_output():
         android.parse_benchmark_output("ERROR: Could not open model\n")
 
 
+class FakeAdb:
+    """adb that records its calls and answers every shell command with ``CPU_LOG``."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, *args):
+        self.calls.append(args)
+        return ""
+
+    def shell(self, command):
+        self.calls.append(("shell", command))
+        return CPU_LOG
+
+
 def test_android_rows_join_the_compare_table(tiny_tflite_dir, tmp_path):
-    class FakeAdb:
-        def __init__(self):
-            self.calls = []
-
-        def __call__(self, *args):
-            self.calls.append(args)
-            return ""
-
-        def shell(self, command):
-            self.calls.append(("shell", command))
-            return CPU_LOG
-
     adb = FakeAdb()
     rows = android.benchmark_models(
         adb,
@@ -136,3 +140,35 @@ def test_android_rows_join_the_compare_table(tiny_tflite_dir, tmp_path):
     report.write_json(result, tmp_path / "phone.json")
     text = compare.table([report.load_result(tmp_path / "phone.json")])
     assert "| posenet | phone | Pixel | 4 | xnnpack | 130 ms |" in text
+
+
+def test_run_android_writes_results_in_the_harness_format(tiny_tflite_dir, tmp_path):
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"stand-in binary")
+    config = android.AndroidConfig(
+        benchmark_binary=str(binary),
+        models=(str(tiny_tflite_dir / "lifting_fp32.tflite"),),
+        threads=(2,),
+        output_dir=str(tmp_path / "out"),
+        name="phone",
+    )
+    result, paths, failed = android.run_android(config, adb=FakeAdb())
+    assert failed == [] and [p.name for p in paths] == ["phone.json", "phone.csv", "phone.md"]
+    loaded = report.load_result(tmp_path / "out" / "phone.json")
+    assert loaded["source"] == "android-benchmark_model" and loaded["settings"]["threads"] == [2]
+    assert [r["model"] for r in loaded["models"]] == ["lifting_fp32"]
+    assert loaded["models"][0]["latency_ms"]["median"] == 130.102
+
+
+def test_android_cli_user_errors_are_one_line(tmp_path, capsys):
+    from hand3d_tf.benchmark.cli import android_main
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")
+    missing = tmp_path / "benchmark_model"
+    args = [f"--benchmark_binary={missing}", f"--models={model}", f"--output_dir={tmp_path}"]
+    assert android_main(args) == 2
+    err = capsys.readouterr().err
+    assert err == f"hand3d-benchmark-android: error: --benchmark_binary={missing} does not exist\n"
+    assert android_main([f"--benchmark_binary={missing}", f"--models={tmp_path / 'no'}"]) == 2
+    assert "no such .tflite: " in capsys.readouterr().err

@@ -1,6 +1,6 @@
-"""The benchmark tools end to end: ``python -m benchmarks.run`` with TensorFlow blocked
-(latency, accuracy, agreement, pipelines), bad inputs, the CLI's exit codes, and
-``benchmarks.compare`` on its results. The tiny stand-in models and the NumPy re-computation
+"""The benchmark harness end to end: ``hand3d-benchmark`` with TensorFlow blocked (latency,
+accuracy, agreement, pipelines), bad inputs, the CLI's exit codes, ``hand3d-benchmark-compare``
+on its results, and the checkout's ``python -m benchmarks.*`` entry points. The tiny stand-in models and the NumPy re-computation
 of their numbers: tests/lite_models.py.
 """
 
@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import bench, compare, latency, report
+from hand3d_tf.benchmark import bench, compare, latency, report
 from hand3d_tf.lite.evalset import load_eval_set
 from tests.lite_models import FRAME_HW, N_EVAL, make_eval_arrays, save_eval
 
@@ -113,14 +113,15 @@ def _check():
     bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))
     print('TF_MODULES=' + ','.join(bad))
 atexit.register(_check)
-sys.argv = ['benchmarks.run'] + sys.argv[1:]
-runpy.run_module('benchmarks.run', run_name='__main__', alter_sys=True)
+sys.argv = ['hand3d-benchmark'] + sys.argv[1:]
+from hand3d_tf.benchmark.cli import benchmark
+benchmark()
 """
 
 
 @pytest.fixture(scope="session")
 def harness_run(tiny_tflite_dir, eval_path, tmp_path_factory):
-    """One `python -m benchmarks.run` in a subprocess with TensorFlow import blocked."""
+    """One `hand3d-benchmark` in a subprocess with TensorFlow import blocked."""
     out = tmp_path_factory.mktemp("results")
     cmd = [
         sys.executable,
@@ -244,14 +245,14 @@ def test_bad_inputs_do_not_abort_the_others(tiny_tflite_dir, tmp_path, tiny_eval
 
 
 def test_cli_errors_and_failed_delegate_exit_code(tiny_tflite_dir, tmp_path, capsys):
-    from benchmarks import run
+    from hand3d_tf.benchmark.cli import benchmark_main
 
-    assert (
-        run.main([f"--models={tmp_path / 'none'}", "--no_progress", f"--output_dir={tmp_path}"])
-        == 2
-    )
-    assert "neither a .tflite file nor a directory" in capsys.readouterr().err
-    code = run.main(
+    args = [f"--models={tmp_path / 'none'}", "--no_progress", f"--output_dir={tmp_path}"]
+    assert benchmark_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hand3d-benchmark: error: ") and err.count("\n") == 1
+    assert "neither a .tflite file nor a directory" in err
+    code = benchmark_main(
         [
             f"--models={tiny_tflite_dir / 'lifting_fp32.tflite'}",
             "--runs=1",
@@ -290,4 +291,46 @@ def test_compare_puts_precisions_side_by_side(harness_run):
     speedup = base["latency_ms"]["median"] / row["latency_ms"]["median"]
     assert f"({speedup:.2f}x)" in lines[0]
     assert f"· {row['accuracy']['3d']['auc']:.3f}" in lines[0]
-    assert compare.main([str(out / "tiny.json")]) == 0
+    from hand3d_tf.benchmark.cli import compare_main
+
+    assert compare_main([str(out / "tiny.json"), f"--output={out / 'compare.md'}"]) == 0
+    assert (out / "compare.md").read_text() == compare.table([result])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--runs=0"], "hand3d-benchmark: error: --runs must be >= 1; received 0"),
+        (["--threads=0"], "hand3d-benchmark: error: argument --threads: thread counts must be"),
+        (["--delegate=tpu"], "hand3d-benchmark: error: argument --delegate: use one of"),
+        (["--delegate_option=x"], "hand3d-benchmark: error: --delegate_option='x' must be"),
+    ],
+)
+def test_benchmark_flag_errors_are_one_line(args, message, capsys):
+    from hand3d_tf.benchmark.cli import benchmark_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark_main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith(message) and err.count("\n") == 1
+
+
+def test_compare_refuses_a_file_that_is_not_a_result(tmp_path, capsys):
+    from hand3d_tf.benchmark.cli import compare_main
+
+    (tmp_path / "x.json").write_text('{"format": "other"}')
+    assert compare_main([str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hand3d-benchmark-compare: error: ") and "x.json: format 'other'" in err
+
+
+@pytest.mark.parametrize("module", ["run", "compare", "android"])
+def test_checkout_entry_points_are_the_console_scripts(module):
+    """``python -m benchmarks.X`` (a checkout) runs the installed package's command."""
+    prog = {"run": "hand3d-benchmark"}.get(module, f"hand3d-benchmark-{module}")
+    out = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", "--help"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"usage: {prog}" in out.stdout and "Example:" in out.stdout

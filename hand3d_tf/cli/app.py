@@ -18,6 +18,10 @@ tool does and an example) and the tool's own flags, then exits 0; ``--helpfull``
 absl's listing of every flag. Before the first TensorFlow import, ``quiet_tensorflow``
 drops TensorFlow's start-up chatter on CPU-only machines (no CUDA driver, the CPU feature
 banner) and passes every other line of stderr through.
+
+TensorFlow is an extra (``pip install 'hand3d_tf[tf]'``, docs/devices.md): a command that
+needs it where it is not installed stops with one line naming the extra, exit status 2,
+whether the import fails in ``quiet_tensorflow`` or later, deep in the library.
 """
 
 from __future__ import annotations
@@ -45,7 +49,38 @@ STARTUP_NOISE = re.compile(
     r"|oneDNN custom operations are on"
 )
 
+# What the [tf] extra installs (setup.py) and a command may import late.
+TENSORFLOW_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization")
+TENSORFLOW_EXTRA = "pip install 'hand3d_tf[tf]'"
+
 _defined: set[str] = set()
+
+
+class TensorFlowMissing(errors.UserError):
+    """The command needs TensorFlow (or tf-keras, tfmot) and this install has none."""
+
+    def __init__(self, module: str):
+        super().__init__(
+            f"this command needs TensorFlow ({module} is not installed): {TENSORFLOW_EXTRA}"
+        )
+
+
+def missing_tensorflow_module(error: BaseException) -> str | None:
+    """The TensorFlow module whose absence ``error`` reports, else None."""
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        if error.name.split(".")[0] in TENSORFLOW_MODULES:
+            return error.name
+    return None
+
+
+def _import_tensorflow():
+    try:
+        import tensorflow as tf
+    except ModuleNotFoundError as err:
+        if missing_tensorflow_module(err):
+            raise TensorFlowMissing(err.name) from err
+        raise
+    return tf
 
 
 def quiet_tensorflow():
@@ -54,20 +89,18 @@ def quiet_tensorflow():
     TensorFlow's C++ start-up messages ignore ``TF_CPP_MIN_LOG_LEVEL`` (they are written
     before its logging starts), so stderr's file descriptor is captured while TensorFlow
     starts and replayed without the lines ``STARTUP_NOISE`` matches. Returns the module.
-    Set ``HAND3D_VERBOSE_STARTUP=1`` to see everything.
+    Set ``HAND3D_VERBOSE_STARTUP=1`` to see everything. Raises ``TensorFlowMissing`` (a
+    one-line user error naming the extra) where TensorFlow is not installed.
     """
     if "tensorflow" in sys.modules or os.environ.get("HAND3D_VERBOSE_STARTUP"):
-        import tensorflow as tf
-
-        return tf
+        return _import_tensorflow()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO banners; warnings stay
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf
-
+            tf = _import_tensorflow()
             tf.config.list_physical_devices()  # the CUDA probe happens here
         finally:
             sys.stderr.flush()
@@ -118,7 +151,12 @@ def run(
     needs_tensorflow: bool = True,
     argv: list[str] | None = None,
 ) -> None:
-    """Start a console script: define its flags, answer --help, quiet TF, run ``main``."""
+    """Start a console script: define its flags, answer --help, quiet TF, run ``main``.
+
+    ``needs_tensorflow=False`` for a tool that imports TensorFlow only after its cheap checks
+    (it calls ``quiet_tensorflow`` itself) or never. Either way a missing TensorFlow is one
+    line naming the extra, exit status 2.
+    """
     prog = prog_name(module_name)
     argv = list(sys.argv if argv is None else argv)
     key = define_once(module_name, define_flags)
@@ -126,6 +164,25 @@ def run(
         sys.stdout.write(help_text(key, prog))
         sys.exit(0)
     if needs_tensorflow:
-        quiet_tensorflow()
+        try:
+            quiet_tensorflow()
+        except TensorFlowMissing as err:
+            sys.exit(errors.report(prog, err))
     sys.argv = argv
-    errors.run(main, prog)
+    errors.run(_naming_the_extra(main), prog)
+
+
+def _naming_the_extra(main: Callable) -> Callable:
+    """``main`` with a missing TensorFlow module, imported anywhere below it, turned into
+    ``TensorFlowMissing`` (a one-line user error) instead of a traceback."""
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except ModuleNotFoundError as err:
+            module = missing_tensorflow_module(err)
+            if module is None:
+                raise
+            raise TensorFlowMissing(module) from err
+
+    return guarded

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pathlib
 
-from benchmarks import report
 from hand3d_tf import constants
+from hand3d_tf.atomic import atomic_write
+from hand3d_tf.benchmark import report
 
 PLOTTED = (*constants.NETS, "pipeline")
 STAGE_COLORS = {
@@ -34,8 +35,7 @@ def _figure(width: float, height: float):
 def _save(fig, path) -> pathlib.Path:
     path = pathlib.Path(path)
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return atomic_write(path, lambda f: fig.savefig(f, format="png"))
 
 
 def latency_vs_accuracy(result: dict, path) -> pathlib.Path:

@@ -1,6 +1,6 @@
 """The benchmark itself: every model at every thread count, then the end-to-end pipelines.
 
-``run_benchmark(BenchConfig)`` returns the results dict of ``benchmarks/report.py``. Each
+``run_benchmark(BenchConfig)`` returns the results dict of ``hand3d_tf/benchmark/report.py``. Each
 model and each pipeline is measured inside its own try/except: a model that fails (bad
 sidecar, delegate that does not load, eval set for another input size) is recorded with
 ``status: "failed"`` and the reason, and the others still run. TensorFlow-free.
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchmarks import latency, report
+from hand3d_tf.benchmark import latency, report
 from hand3d_tf.lite import accuracy as acc
 from hand3d_tf.lite import nets, runner
 from hand3d_tf.lite.evalset import EvalSet

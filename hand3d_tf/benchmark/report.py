@@ -1,6 +1,6 @@
 """Benchmark results: the JSON schema, and the markdown table and CSV made from it.
 
-One run (``python -m benchmarks.run`` or ``benchmarks/android.py``) writes one JSON file:
+One run (``hand3d-benchmark`` or ``hand3d-benchmark-android``) writes one JSON file:
 
     {"format": "hand3d_tf.benchmark/1", "source": "litert-python" | "android-benchmark_model",
      "label", "created", "command", "device": {...}, "settings": {...}, "eval_set": {...} | null,
@@ -23,6 +23,8 @@ import io
 import json
 import math
 import pathlib
+
+from hand3d_tf.atomic import atomic_write
 
 FORMAT = "hand3d_tf.benchmark/1"
 
@@ -78,11 +80,7 @@ def _clean(value):
 
 
 def write_json(result: dict, path) -> pathlib.Path:
-    path = pathlib.Path(path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(result), indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, json.dumps(_clean(result), indent=1) + "\n")
 
 
 # --- headline numbers --------------------------------------------------------------------
@@ -327,10 +325,9 @@ def csv_rows(result: dict) -> list[dict]:
 
 
 def write_csv(result: dict, path) -> pathlib.Path:
-    path = pathlib.Path(path)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in csv_rows(result):
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for row in csv_rows(result):
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return atomic_write(path, text.getvalue())
