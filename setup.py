@@ -3,8 +3,10 @@
 import glob
 import pathlib
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 VERSION_FILE = pathlib.Path(__file__).parent / "hand3d_tf" / "version.py"
 
@@ -59,6 +61,16 @@ DATA_FILES = [
     ("share/hand3d_tf/weights/default", sorted(glob.glob("weights/default/*"))),
 ]
 
+
+class FreshBuildPy(build_py):
+    """build_py into an emptied build/lib: a wheel packs everything there, so a package an
+    earlier build left behind (the top-level benchmarks/ before issue 17) would ship again."""
+
+    def run(self):
+        shutil.rmtree(self.build_lib, ignore_errors=True)
+        super().run()
+
+
 setup(
     name="hand3d_tf",
     version=re.search(r'__version__ = "(.+)"', VERSION_FILE.read_text()).group(1),
@@ -74,6 +86,7 @@ setup(
         "tensorboard": ["tensorboard>=2.21,<2.22"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
+    cmdclass={"build_py": FreshBuildPy},
     include_package_data=True,
     data_files=DATA_FILES,
 )

@@ -89,6 +89,19 @@ def _raw_run(path, feeds_by_index):
     return (y - zp) * scale if scale else y
 
 
+def test_every_benchmark_module_imports_no_tensorflow():
+    package = REPO / "hand3d_tf" / "benchmark"
+    modules = sorted(f"hand3d_tf.benchmark.{p.stem}" for p in package.glob("[!_]*.py"))
+    assert len(modules) >= 8
+    code = (
+        f"import sys, {', '.join(modules)}; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'tf_keras', 'keras', 'tensorflow_model_optimization')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_latency_stats_match_numpy():
     t = np.random.default_rng(3).gamma(2.0, 5.0, 97)
     s = latency.latency_stats(t)

@@ -1,7 +1,7 @@
 """The benchmark itself: every model at every thread count, then the end-to-end pipelines.
 
-``run_benchmark(BenchConfig)`` returns the results dict of ``hand3d_tf/benchmark/report.py``. Each
-model and each pipeline is measured inside its own try/except: a model that fails (bad
+``run_benchmark(BenchConfig)`` returns the results dict of ``hand3d_tf/benchmark/report.py``.
+Each model and each pipeline is measured inside its own try/except: a model that fails (bad
 sidecar, delegate that does not load, eval set for another input size) is recorded with
 ``status: "failed"`` and the reason, and the others still run. TensorFlow-free.
 """
