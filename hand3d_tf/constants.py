@@ -19,6 +19,10 @@ DATASETS = ("rhd", "stb", "synthetic")
 # RHD's split folders (docs/original.md §8); STB and the synthetic sets use the same names.
 SPLITS = ("training", "evaluation")
 
+# How ColorHandPose3D runs its nets (docs/pipeline.md, "Backends"): auto picks tflite when
+# the weights folder holds the TFLite exports, else keras.
+BACKENDS = ("auto", "tflite", "keras")
+
 # PoseNet's input crop, pixels (docs/original.md §2).
 CROP_SIZE = 256
 

@@ -5,10 +5,14 @@
                                                  "posenet3d-rhd-stb-slr-finetuned.pickle")
     result = pipe.predict(images, hand_side="left")   # uint8 RGB [H, W, 3] or [B, H, W, 3]
 
-The three networks are Keras models; everything between them is the NumPy glue of
-``hand3d_tf.glue``, so the numbers are the original TF 1.3 code's (quirks included). Each
-stage runs once per batch. This module imports no TensorFlow itself: the networks come in
-as objects (``from_*`` constructors import the model and weight modules on demand).
+The three networks are callables with the Keras models' signatures: tf_keras models (the
+"keras" backend: ``from_weights_dir``, ``from_original_weights``) or TFLite models (the
+"tflite" backend: ``from_tflite_dir``, hand3d_tf/lite/backend.py, no TensorFlow at all);
+``from_pretrained(backend="auto")`` picks tflite when the bundled folder holds the files.
+Everything between the networks is the NumPy glue of ``hand3d_tf.glue``, the same for both
+backends, so the numbers are the original TF 1.3 code's (quirks included). Each stage runs
+once per batch. This module imports no TensorFlow itself: the networks come in as objects
+(``from_*`` constructors import the model and weight modules on demand).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 
 from hand3d_tf import glue
 from hand3d_tf import keypoints as kp
+from hand3d_tf.constants import BACKENDS
 
 DEFAULT_INPUT_SIZE = (240, 320)  # (height, width) the released demo feeds (docs/original.md §5)
 # Smallest image side predict() accepts: a smaller image, upscaled to the network input,
@@ -234,6 +239,22 @@ def check_weights_dir(path) -> pathlib.Path:
     return directory
 
 
+def resolve_backend(path, backend="auto", mode="fp32") -> str:
+    """The backend, "tflite" or "keras", for the weights folder ``path`` (cheap: looks at file names).
+
+    "auto" is "tflite" when ``path`` holds ``<net>_<mode>.tflite`` + sidecars of the three
+    nets and a TFLite runtime is installed, else "keras". ValueError for another value.
+    """
+    from hand3d_tf.lite import backend as lite_backend
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}; received {backend!r}")
+    if backend != "auto":
+        return backend
+    found = lite_backend.has_tflite(path, mode) and lite_backend.runtime_installed()
+    return "tflite" if found else "keras"
+
+
 def _resize_each(arrays: np.ndarray, hw, interpolation) -> np.ndarray:
     out = [cv2.resize(a, (int(hw[1]), int(hw[0])), interpolation=interpolation) for a in arrays]
     return np.stack(out).reshape((len(arrays), int(hw[0]), int(hw[1])) + arrays.shape[3:])
@@ -293,6 +314,7 @@ class ColorHandPose3D:
         merged.update(weights.load_original_weights(posenet_pickle))
         weights.assign_weights(nets, merged, source=f"{handsegnet_pickle} + {posenet_pickle}")
         source = {
+            "backend": "keras",
             "format": "original pickles",
             "handsegnet": str(handsegnet_pickle),
             "posenet_lifting": str(posenet_pickle),
@@ -317,18 +339,56 @@ class ColorHandPose3D:
             weights.assign_weights([net], values, source=str(directory / stem))
             nets.append(net)
             configs[stem] = config
-        source = {"format": "hand3d_tf", "weights": str(directory), "configs": configs}
+        source = {"backend": "keras", "format": "hand3d_tf", "weights": str(directory),
+                  "configs": configs}  # fmt: skip
         return cls(*nets, input_size=input_size, source=source)
 
     @classmethod
-    def from_pretrained(cls, input_size=DEFAULT_INPUT_SIZE):
-        """The bundled default weights, ``weights/default/`` (see weights/README.md)."""
+    def from_tflite_dir(cls, path, mode="fp32", input_size=None, threads=None):
+        """The TFLite backend: ``<net>_<mode>.tflite`` + sidecars in ``path`` (no TensorFlow).
+
+        input_size: None takes the HandSegNet model's (its sidecar); another size than the
+        model's is a ValueError (TFLite shapes are fixed). threads: interpreter threads
+        (default: every core). Errors: hand3d_tf.lite.backend.TfliteBackendError (missing,
+        mismatched or stale files), ImportError (no TFLite runtime installed).
+        """
+        from hand3d_tf.lite import backend
+
+        nets = backend.load_models(path, mode, threads)
+        cars = nets["sidecars"]
+        size = cars["handsegnet"].input_size
+        if input_size is not None and tuple(int(v) for v in input_size) != tuple(size):
+            raise ValueError(
+                f"input_size {tuple(input_size)} differs from the TFLite HandSegNet's "
+                f"{tuple(size)} ({cars['handsegnet'].path}); use the Keras backend for other sizes"
+            )
+        runtime = nets["runtime"]
+        source = {"backend": "tflite", "format": "tflite", "mode": mode, "weights": str(path),
+                  "runtime": f"{runtime.name} {runtime.version}",
+                  "files": {net: car.model_file for net, car in cars.items()}}  # fmt: skip
+        return cls(nets["handsegnet"], nets["posenet"], nets["lifting"], size, source)
+
+    @classmethod
+    def from_pretrained(cls, input_size=DEFAULT_INPUT_SIZE, backend="auto", mode="fp32"):
+        """The bundled default model, ``weights/default/`` (see weights/README.md).
+
+        backend: "tflite" (the shipped ``<net>_<mode>.tflite``, no TensorFlow), "keras"
+        (the ``.npz`` weights in tf_keras models) or "auto": tflite when the folder holds
+        the TFLite files of ``mode`` and a TFLite runtime is installed, else keras.
+        """
         if not DEFAULT_WEIGHTS_DIR.is_dir():
             raise FileNotFoundError(
                 f"no bundled default weights at {DEFAULT_WEIGHTS_DIR}; use from_weights_dir(DIR) "
                 "or from_original_weights(handsegnet_pickle, posenet_pickle)"
             )
-        return cls.from_weights_dir(DEFAULT_WEIGHTS_DIR, input_size=input_size)
+        return cls.from_dir(DEFAULT_WEIGHTS_DIR, input_size, backend, mode)
+
+    @classmethod
+    def from_dir(cls, path, input_size=DEFAULT_INPUT_SIZE, backend="auto", mode="fp32"):
+        """A weights folder with either backend (``resolve_backend``)."""
+        if resolve_backend(path, backend, mode) == "tflite":
+            return cls.from_tflite_dir(path, mode, input_size)
+        return cls.from_weights_dir(path, input_size=input_size)
 
     # --- stages ---
 

@@ -2,6 +2,7 @@
 
     from hand3d_tf import predict
     pipe = predict.load_pipeline(weights="weights/default")       # or the released pickles
+    pipe = predict.load_pipeline(backend="keras")                 # auto | tflite | keras
     json_path, png_path = predict.predict_image(pipe, "hand.png", "left", "out")
     outputs = predict.predict_video(pipe, "clip.mp4", "left", "out", max_frames=100)
 
@@ -13,8 +14,9 @@ and ``<name>.jsonl`` (a header line, then one record per frame).
 The cheap checks (``check_weights``, ``check_image``, ``check_video``) read metadata only and
 build no network, so a caller can refuse bad input before the seconds a load takes. Errors
 are ordinary exceptions naming the file or value: FileNotFoundError, ValueError and the
-weights module's WeightsFileError / WeightMismatchError (``weight_errors()``). No TensorFlow
-is imported here; loading the networks imports it (hand3d_tf.pipeline).
+weights module's WeightsFileError / WeightMismatchError and the TFLite backend's
+TfliteBackendError / SidecarError (``weight_errors()``). No TensorFlow is imported here;
+loading Keras networks imports it, the TFLite backend never does (hand3d_tf.pipeline).
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ EXAMPLE_IMAGE = pipeline.BUNDLED_WEIGHTS_ROOT / "example_hand.png"  # `make demo
 def weight_errors() -> tuple[type[BaseException], ...]:
     """The exceptions of weight files that are missing, malformed or do not fit the nets."""
     from hand3d_tf import safe_pickle, weights
+    from hand3d_tf.lite import backend, sidecar
 
     return (
         FileNotFoundError, weights.WeightsFileError, weights.WeightMismatchError,
-        safe_pickle.UnsafePickleError,
+        safe_pickle.UnsafePickleError, backend.TfliteBackendError, sidecar.SidecarError,
     )  # fmt: skip
 
 
@@ -58,28 +61,64 @@ def _pickles(handsegnet_pickle, posenet_pickle) -> tuple | None:
     return handsegnet_pickle, posenet_pickle
 
 
-def check_weights(weights=None, handsegnet_pickle=None, posenet_pickle=None) -> None:
+def check_weights(
+    weights=None, handsegnet_pickle=None, posenet_pickle=None, backend="auto", mode="fp32",
+    input_size=pipeline.DEFAULT_INPUT_SIZE,
+) -> str:  # fmt: skip
     """Without building a network: the pickles exist, or the weights folder (default: the
-    bundled ``weights/default``) holds the three nets with sound metadata."""
+    bundled ``weights/default``) holds what the backend needs, with sound metadata.
+
+    Returns the backend that will run ("tflite" or "keras"; ``resolve_backend`` for "auto").
+    """
     pickles = _pickles(handsegnet_pickle, posenet_pickle)
-    if pickles is None:
-        pipeline.check_weights_dir(weights or pipeline.DEFAULT_WEIGHTS_DIR)
-        return
-    for path in pickles:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"weight pickle not found: {path}")
+    if pickles is not None:
+        if backend == "tflite":
+            raise ValueError("the TFLite backend reads a weights folder, not the released pickles")
+        for path in pickles:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"weight pickle not found: {path}")
+        return "keras"
+    weights = weights or pipeline.DEFAULT_WEIGHTS_DIR
+    chosen = resolve_backend(weights, backend, mode, input_size)
+    if chosen == "tflite":
+        from hand3d_tf.lite import backend as lite_backend
+
+        lite_backend.check_dir(weights, mode)
+    else:
+        pipeline.check_weights_dir(weights)
+    return chosen
+
+
+def resolve_backend(weights, backend="auto", mode="fp32", input_size=None) -> str:
+    """``pipeline.resolve_backend``, where "auto" also needs the TFLite HandSegNet to run at
+    ``input_size`` (TFLite shapes are fixed; the Keras nets take any size)."""
+    chosen = pipeline.resolve_backend(weights, backend, mode)
+    if backend == "auto" and chosen == "tflite" and input_size is not None:
+        from hand3d_tf.lite import backend as lite_backend
+        from hand3d_tf.lite import sidecar
+
+        path = lite_backend.model_paths(weights, mode)["handsegnet"]
+        if sidecar.load_sidecar(sidecar.sidecar_path(path)).input_size != tuple(input_size):
+            return "keras"
+    return chosen
 
 
 def load_pipeline(
     weights=None, handsegnet_pickle=None, posenet_pickle=None,
-    input_size=pipeline.DEFAULT_INPUT_SIZE,
+    input_size=pipeline.DEFAULT_INPUT_SIZE, backend="auto", mode="fp32",
 ) -> pipeline.ColorHandPose3D:  # fmt: skip
-    """ColorHandPose3D from the released pickles (both) or a weights folder in the project's
-    format (default: the bundled ``weights/default``). Imports TensorFlow."""
+    """ColorHandPose3D from the released pickles (both; Keras) or a weights folder
+    (default: the bundled ``weights/default``) with ``backend`` "tflite" (``<net>_<mode>
+    .tflite``, no TensorFlow), "keras" (``<net>.npz``, imports TensorFlow) or "auto"
+    (``resolve_backend``). ``pipe.source["backend"]`` names the one chosen."""
     pickles = _pickles(handsegnet_pickle, posenet_pickle)
     if pickles is not None:
+        if backend == "tflite":
+            raise ValueError("the TFLite backend reads a weights folder, not the released pickles")
         return pipeline.ColorHandPose3D.from_original_weights(*pickles, input_size=input_size)
     weights = weights or pipeline.DEFAULT_WEIGHTS_DIR
+    if resolve_backend(weights, backend, mode, input_size) == "tflite":
+        return pipeline.ColorHandPose3D.from_tflite_dir(weights, mode, input_size)
     return pipeline.ColorHandPose3D.from_weights_dir(weights, input_size=input_size)
 
 
@@ -280,21 +319,38 @@ def predict_video(
 # --- the demo ----------------------------------------------------------------------------
 
 
-def run_demo(image=EXAMPLE_IMAGE, output_dir="demo_output", hand_side: str = "left") -> tuple:
+def seconds_since_process_start() -> float | None:
+    """Wall seconds since this process started (Linux /proc, 10 ms ticks); None elsewhere."""
+    try:
+        fields = pathlib.Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(pathlib.Path("/proc/uptime").read_text().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_demo(
+    image=EXAMPLE_IMAGE, output_dir="demo_output", hand_side: str = "left", backend="auto"
+) -> tuple:
     """`make demo`: the bundled default model on ``image``; prints what it does (image,
-    model, hand found, the files written) and returns predict_image's two paths."""
+    model and backend, hand found, the time since start-up, the files written) and returns
+    predict_image's two paths. backend: "auto" (TFLite when bundled), "tflite" or "keras"."""
     image_path = pathlib.Path(image)
     rgb = check_image(image_path)
     print(f"image: {image_path} ({rgb.shape[1]}x{rgb.shape[0]})")
     start = time.perf_counter()
-    pipe = pipeline.ColorHandPose3D.from_pretrained()
+    pipe = pipeline.ColorHandPose3D.from_pretrained(backend=backend)
     source = pipe.source.get("weights", pipe.source)
-    print(f"model: {source} (loaded in {time.perf_counter() - start:.1f} s)")
+    chosen = pipe.source.get("backend", "keras")
+    if chosen == "tflite":
+        chosen = f"tflite {pipe.source['mode']}, {pipe.source['runtime']}"
+    print(f"model: {source} ({chosen} backend; loaded in {time.perf_counter() - start:.2f} s)")
     start = time.perf_counter()
     json_path, png_path = predict_image(pipe, image_path, hand_side, output_dir)
-    seconds = time.perf_counter() - start
+    seconds, since = time.perf_counter() - start, seconds_since_process_start()
     record = json.loads(json_path.read_text())
-    print(f"hand found: {record['hand_found']}; prediction + figure in {seconds:.2f} s")
+    after = "" if since is None else f"; {since:.2f} s after start-up"
+    print(f"hand found: {record['hand_found']}; prediction + figure in {seconds:.2f} s{after}")
     print(f"wrote {json_path}")
     print(f"wrote {png_path}")
     return json_path, png_path

@@ -9,10 +9,11 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 @pytest.fixture(scope="session")
 def default_pipeline():
-    """The bundled default model (weights/default), built once for every test that runs it."""
+    """The bundled default model (weights/default) on the Keras backend, built once for
+    every test that runs it (tests/test_default_model.py compares the TFLite backend)."""
     from hand3d_tf.pipeline import ColorHandPose3D
 
-    return ColorHandPose3D.from_pretrained()
+    return ColorHandPose3D.from_pretrained(backend="keras")
 
 
 TINY_CONFIGS = {

@@ -232,3 +232,81 @@ def test_full_size_from_original_pickles(tmp_path):
     )
     image = smooth_images(7, 1)
     _assert_results_close(loaded.predict(image), ColorHandPose3D(*nets).predict(image))
+
+
+# --- backends: which one from_pretrained / from_dir pick, and their errors -----------------
+
+
+def _bundled_copy(tmp_path, pattern="*"):
+    """A copy of the bundled weights/default files matching ``pattern``."""
+    import shutil
+
+    from hand3d_tf import pipeline
+
+    folder = tmp_path / "default"
+    folder.mkdir(parents=True)
+    for path in pipeline.DEFAULT_WEIGHTS_DIR.glob(pattern):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_backend_choice_auto_tflite_keras(tmp_path, monkeypatch):
+    from hand3d_tf import pipeline
+    from hand3d_tf.lite import backend
+
+    bundled = pipeline.DEFAULT_WEIGHTS_DIR
+    assert backend.has_tflite(bundled), "weights/default ships <net>_fp32.tflite (issue 17)"
+    assert pipeline.resolve_backend(bundled) == "tflite"
+    assert pipeline.resolve_backend(bundled, "keras") == "keras"
+    npz_only = _bundled_copy(tmp_path, "*.npz")
+    assert pipeline.resolve_backend(npz_only) == "keras"
+    assert pipeline.resolve_backend(npz_only, "tflite") == "tflite"  # refused when loading
+    assert pipeline.resolve_backend(bundled, mode="qat") == "keras"  # no qat files shipped
+    monkeypatch.setattr(backend, "runtime_installed", lambda: False)
+    assert pipeline.resolve_backend(bundled) == "keras"
+    with pytest.raises(ValueError, match=r"backend must be one of \['auto', 'tflite', 'keras'\]"):
+        pipeline.resolve_backend(bundled, "onnx")
+    with pytest.raises(ValueError, match="TFLite mode must be one of .*'int4'"):
+        pipeline.resolve_backend(bundled, mode="int4")
+
+
+def test_from_pretrained_backends_and_errors(tmp_path, monkeypatch):
+    from hand3d_tf import pipeline
+    from hand3d_tf.lite.backend import TfliteBackendError
+
+    lite = ColorHandPose3D.from_pretrained()  # auto: the TFLite files are bundled
+    assert lite.source["backend"] == "tflite" and lite.source["mode"] == "fp32"
+    assert lite.source["files"]["posenet"] == "posenet_fp32.tflite"
+    assert lite.input_size == (240, 320)
+    assert ColorHandPose3D.from_pretrained(backend="tflite").source["backend"] == "tflite"
+    built = []
+    monkeypatch.setattr(ColorHandPose3D, "from_weights_dir",
+                        lambda path, input_size: built.append(path) or "keras pipe")  # fmt: skip
+    assert ColorHandPose3D.from_pretrained(backend="keras") == "keras pipe"
+    assert built == [pipeline.DEFAULT_WEIGHTS_DIR]
+    with pytest.raises(ValueError, match="input_size .* differs from the TFLite HandSegNet"):
+        ColorHandPose3D.from_pretrained(input_size=(120, 160), backend="tflite")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ColorHandPose3D.from_pretrained(backend="tf")
+    # A folder without the TFLite files: auto falls back to Keras, tflite names what lacks.
+    monkeypatch.setattr(pipeline, "DEFAULT_WEIGHTS_DIR", _bundled_copy(tmp_path, "*.npz"))
+    assert ColorHandPose3D.from_pretrained() == "keras pipe"
+    with pytest.raises(TfliteBackendError, match=r"lacks \['handsegnet_fp32.tflite', "):
+        ColorHandPose3D.from_pretrained(backend="tflite")
+
+
+def test_tflite_files_that_do_not_fit_are_refused(tmp_path):
+    from hand3d_tf.lite.backend import TfliteBackendError
+    from hand3d_tf.lite.sidecar import SidecarError
+
+    stale = _bundled_copy(tmp_path / "a")
+    np.savez(stale / "posenet.npz", retrained=np.zeros(3))  # new weights, not re-exported
+    with pytest.raises(TfliteBackendError, match="posenet_fp32.json was exported from other "
+                       r"weights than .*posenet.npz .*re-export"):  # fmt: skip
+        ColorHandPose3D.from_tflite_dir(stale)
+    swapped = _bundled_copy(tmp_path / "b")
+    (swapped / "lifting_fp32.tflite").write_bytes((swapped / "posenet_fp32.tflite").read_bytes())
+    with pytest.raises(SidecarError, match="lifting_fp32.json: model_bytes"):
+        ColorHandPose3D.from_tflite_dir(swapped)
+    with pytest.raises(TfliteBackendError, match="not found"):
+        ColorHandPose3D.from_tflite_dir(tmp_path / "nothing")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -105,7 +108,7 @@ def test_default_model_on_the_example_writes_the_stored_prediction(
         return default_pipeline
 
     monkeypatch.setattr(pipeline.ColorHandPose3D, "from_weights_dir", from_weights_dir)
-    pipe = predict.load_pipeline()
+    pipe = predict.load_pipeline(backend="keras")
     assert built == [(pipeline.DEFAULT_WEIGHTS_DIR, tuple(default_pipeline.input_size))]
     json_path, _ = predict.predict_image(pipe, predict.EXAMPLE_IMAGE, "left", tmp_path)
     record = json.loads(json_path.read_text())
@@ -116,12 +119,17 @@ def test_default_model_on_the_example_writes_the_stored_prediction(
 
 def test_demo_prints_image_model_hand_found_and_files(default_pipeline, tmp_path, monkeypatch,
                                                       capsys):  # fmt: skip
-    monkeypatch.setattr(pipeline.ColorHandPose3D, "from_pretrained", lambda: default_pipeline)
-    json_path, png_path = predict.run_demo(output_dir=tmp_path / "demo")
+    asked = []
+    monkeypatch.setattr(pipeline.ColorHandPose3D, "from_pretrained",
+                        lambda backend: asked.append(backend) or default_pipeline)  # fmt: skip
+    json_path, png_path = predict.run_demo(output_dir=tmp_path / "demo", backend="keras")
     lines = capsys.readouterr().out.splitlines()
+    assert asked == ["keras"]
     assert lines[0] == f"image: {predict.EXAMPLE_IMAGE} (320x240)"
-    assert lines[1].startswith(f"model: {default_pipeline.source['weights']} (loaded in ")
-    assert lines[2].startswith("hand found: True; prediction + figure in ")
+    weights = default_pipeline.source["weights"]
+    assert lines[1].startswith(f"model: {weights} (keras backend; loaded in ")
+    assert re.fullmatch(r"hand found: True; prediction \+ figure in \d+\.\d\d s; "
+                        r"\d+\.\d\d s after start-up", lines[2])  # fmt: skip
     assert lines[3:] == [f"wrote {json_path}", f"wrote {png_path}"]
     assert json_path == tmp_path / "demo" / "example_hand.json" and png_path.is_file()
 
@@ -170,6 +178,13 @@ def test_bad_inputs_name_the_file_or_value(tmp_path):
 
 # --- the CLIs ------------------------------------------------------------------------------
 
+# LiteRT's C++ runtime logs this once per process on stderr; no setting turns it off.
+LITERT_INFO = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+def _without_litert_info(stderr: str) -> list[str]:
+    return [line for line in stderr.strip().splitlines() if line != LITERT_INFO]
+
 
 def _config(**changes):
     from hand3d_tf.cli.predict import PredictConfig
@@ -216,14 +231,16 @@ def test_predict_cli_in_a_subprocess_success_and_user_error(weights_dir, tmp_pat
 
 
 def test_demo_cli_in_a_subprocess_old_spelling_and_user_error(tmp_path):
-    # The deprecated --demo_output_dir still works (with a warning); output as make demo's.
+    # The deprecated --demo_output_dir still works (with a warning); output as make demo's,
+    # on the TFLite backend (bundled), so TensorFlow says nothing: it is never imported.
     ok = run_cli("demo", f"--demo_output_dir={tmp_path / 'demo'}")
     assert ok.returncode == 0, ok.stderr[-3000:]
     lines = ok.stdout.splitlines()
     starts = ("image: ", "model: ", "hand found: True; ", "wrote ", "wrote ")
     assert len(lines) == 5 and all(map(str.startswith, lines, starts)), lines
+    assert "(tflite fp32, ai_edge_litert " in lines[1]
     assert lines[-1] == f"wrote {tmp_path / 'demo' / 'example_hand.png'}"
-    assert ok.stderr.strip().splitlines() == [
+    assert _without_litert_info(ok.stderr) == [
         "warning: --demo_output_dir is deprecated; use --output_dir"
     ]
     bad = run_cli("demo", f"--image={tmp_path / 'none.png'}", f"--output_dir={tmp_path / 'x'}")
@@ -232,3 +249,48 @@ def test_demo_cli_in_a_subprocess_old_spelling_and_user_error(tmp_path):
         f"hand3d-demo: error: --image={tmp_path / 'none.png'}: no such file"
     ]
     assert not (tmp_path / "x").exists()
+
+
+def test_predict_cli_backend_in_a_subprocess_success_and_user_error(weights_dir, tmp_path):
+    """--backend=tflite on the bundled default writes the stored prediction; on a folder
+    without TFLite files it is one line naming the files it lacks."""
+    from tests.test_default_model import assert_stored_prediction
+
+    out = tmp_path / "out"
+    ok = run_cli("predict", f"--image={predict.EXAMPLE_IMAGE}", "--backend=tflite",
+                 f"--output_dir={out}")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    record = json.loads((out / "example_hand.json").read_text())
+    assert record["weights"]["backend"] == "tflite" and record["weights"]["mode"] == "fp32"
+    assert_stored_prediction(record)
+    assert _without_litert_info(ok.stderr) == []  # no TensorFlow start-up, no warning
+    bad = run_cli("predict", f"--image={predict.EXAMPLE_IMAGE}", "--backend=tflite",
+                  f"--weights={weights_dir}", f"--output_dir={tmp_path / 'bad'}")  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        f"hand3d-predict: error: --backend=tflite --weights: {weights_dir} lacks "
+        "['handsegnet_fp32.tflite', 'handsegnet_fp32.json', 'posenet_fp32.tflite', "
+        "'posenet_fp32.json', 'lifting_fp32.tflite', 'lifting_fp32.json'] for the TFLite "
+        "backend (mode fp32); tools/export_default.sh writes them, or use the Keras backend"
+    ]
+    assert not (tmp_path / "bad").exists()
+
+
+def test_tflite_predict_path_imports_no_tensorflow(tmp_path):
+    """The library on the bundled example, default backend: TFLite, and TensorFlow (or
+    tf_keras) never enters sys.modules."""
+    code = (
+        "import json, sys\n"
+        "from hand3d_tf import predict\n"
+        "pipe = predict.load_pipeline()\n"
+        f"json_path, _ = predict.predict_image(pipe, predict.EXAMPLE_IMAGE, 'left', {str(tmp_path)!r})\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'tf_keras', 'keras', 'tensorflow_model_optimization'))\n"
+        "print(json.dumps([pipe.source['backend'], heavy]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.splitlines()[-1]) == ["tflite", []]
+    from tests.test_default_model import assert_stored_prediction
+
+    assert_stored_prediction(json.loads((tmp_path / "example_hand.json").read_text()))

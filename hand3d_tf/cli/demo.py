@@ -3,12 +3,15 @@
 Example:
   make demo                                         # the bundled example image
   hand3d-demo --image=hand.png --output_dir=out     # = python -m hand3d_tf.cli.demo ...
+  hand3d-demo --backend=keras                       # the same model in tf_keras
 
 Runs the full RGB -> 3D pipeline (as hand3d-predict does) with ``weights/default`` on an
 image, by default the bundled example ``weights/example_hand.png`` (a synthetic render of
 this project's RHD-format generator), and writes <name>.json and <name>.png to --output_dir.
-It prints the image, the model, whether a hand was found and the files written. The
-library: hand3d_tf.predict.run_demo.
+It prints the image, the model and the backend that ran (TFLite when weights/default holds
+the .tflite files and a TFLite runtime is installed: no TensorFlow is started), whether a
+hand was found, the seconds since start-up and the files written. The library:
+hand3d_tf.predict.run_demo.
 
 --demo_image and --demo_output_dir are the deprecated spellings of --image and --output_dir
 (removed in the next release).
@@ -17,6 +20,8 @@ library: hand3d_tf.predict.run_demo.
 from __future__ import annotations
 
 import dataclasses
+
+from absl import flags
 
 from hand3d_tf.cli import app, shared_flags
 from hand3d_tf.cli.errors import UserError, check_input_file, check_output_dir, user_errors
@@ -27,6 +32,8 @@ def define_flags(m: str) -> None:
 
     shared_flags.image(m, default=str(EXAMPLE_IMAGE), help="image to run the demo on")
     shared_flags.output_dir(m, default="demo_output", help="where the demo writes its results")
+    shared_flags.backend(m, help="tflite: weights/default's <net>_fp32.tflite (no TensorFlow); "
+                         "keras: its <net>.npz; auto: tflite when they are there")  # fmt: skip
     shared_flags.deprecated_alias(m, "demo_image", "image")
     shared_flags.deprecated_alias(m, "demo_output_dir", "output_dir")
 
@@ -35,6 +42,7 @@ def define_flags(m: str) -> None:
 class DemoConfig:
     image: str
     output_dir: str
+    backend: str = "auto"
 
     def __post_init__(self):
         check_input_file(self.image, "--image")
@@ -43,7 +51,8 @@ class DemoConfig:
     @classmethod
     def from_flags(cls) -> DemoConfig:
         return cls(image=shared_flags.value("image", "demo_image"),
-                   output_dir=shared_flags.value("output_dir", "demo_output_dir"))  # fmt: skip
+                   output_dir=shared_flags.value("output_dir", "demo_output_dir"),
+                   backend=flags.FLAGS.backend)  # fmt: skip
 
 
 def main(argv):
@@ -51,14 +60,22 @@ def main(argv):
         raise UserError(f"unexpected arguments: {argv[1:]}")
     config = DemoConfig.from_flags()
     from hand3d_tf import predict
+    from hand3d_tf.lite import backend as lite_backend
 
     with user_errors(ValueError, FileNotFoundError, prefix="--image: "):
         predict.check_image(config.image)
-    predict.run_demo(config.image, config.output_dir)
+    with user_errors(*predict.weight_errors(), prefix=f"--backend={config.backend}: "):
+        backend = predict.check_weights(backend=config.backend)
+    if backend == "tflite" and not lite_backend.runtime_installed():
+        raise UserError("--backend=tflite: no TFLite runtime installed; pip install "
+                        "ai-edge-litert (or tflite-runtime)")  # fmt: skip
+    if backend == "keras":
+        app.quiet_tensorflow()
+    predict.run_demo(config.image, config.output_dir, backend=backend)
 
 
 def run():
-    app.run(__name__, main, define_flags, needs_tensorflow=True)
+    app.run(__name__, main, define_flags, needs_tensorflow=False)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """hand3d-predict: 2D and 3D hand keypoints for an image or a video.
 
 Example:
-  hand3d-predict --image=hand.png --output_dir=out            # weights/default
+  hand3d-predict --image=hand.png --output_dir=out            # weights/default, TFLite
+  hand3d-predict --image=hand.png --backend=keras --output_dir=out   # the same in tf_keras
   hand3d-predict --image=hand.png --hand_side=right --weights=DIR --output_dir=out
   hand3d-predict --image=hand.png --handsegnet_pickle=handsegnet-rhd.pickle \\
       --posenet_pickle=posenet3d-rhd-stb-slr-finetuned.pickle --output_dir=out
@@ -9,6 +10,11 @@ Example:
 
 An image gives out/<name>.json and out/<name>.png; a video gives out/<name>.mp4
 (annotated) and out/<name>.jsonl (one record per frame). The library: hand3d_tf.predict.
+
+--backend=auto (default) runs the TFLite models <net>_<tflite_mode>.tflite of the weights
+folder when it holds them (the bundled default does) and a TFLite runtime is installed,
+else the Keras nets <net>.npz; the released pickles always run in Keras. The TFLite backend
+needs no TensorFlow. The JSON's "weights" names the backend that ran.
 
 Exit status: 0 done; 2 a user error, one line on stderr naming the flag or file (the
 flags, the image or video, --output_dir and the weights' metadata are checked before any
@@ -27,6 +33,7 @@ from absl import flags
 from hand3d_tf import keypoints as kp
 from hand3d_tf.cli import app, shared_flags
 from hand3d_tf.cli.errors import UserError, check_input_file, check_output_dir, user_errors
+from hand3d_tf.lite.sidecar import MODES as TFLITE_MODES
 
 FLAGS = flags.FLAGS
 PROG = "hand3d-predict"
@@ -39,6 +46,9 @@ def define_flags(m: str) -> None:
     flags.DEFINE_string("hand_side", "left", f"one of {kp.HAND_SIDES}", module_name=m)
     shared_flags.weights(m)
     shared_flags.released_pickles(m, nets=("handsegnet", "posenet"))
+    shared_flags.backend(m)
+    flags.DEFINE_enum("tflite_mode", "fp32", TFLITE_MODES, "precision of the TFLite backend",
+                      module_name=m)  # fmt: skip
     shared_flags.output_dir(m, default="predictions")
     shared_flags.input_size(m)
     flags.DEFINE_integer("max_frames", None, "stop a video after this many frames (>= 0)",
@@ -56,6 +66,8 @@ class PredictConfig:
     output_dir: str
     input_size: tuple[int, int]
     max_frames: int | None
+    backend: str = "auto"
+    tflite_mode: str = "fp32"
 
     def __post_init__(self):
         if bool(self.image) == bool(self.video):
@@ -67,6 +79,9 @@ class PredictConfig:
             raise UserError(f"--max_frames must be >= 0; received {self.max_frames}")
         if bool(self.handsegnet_pickle) != bool(self.posenet_pickle):
             raise UserError("--handsegnet_pickle and --posenet_pickle go together")
+        if self.backend == "tflite" and self.handsegnet_pickle:
+            raise UserError("--backend=tflite reads a --weights folder, not the released "
+                            "pickles; use --backend=keras with them")  # fmt: skip
 
     @property
     def pickles(self) -> bool:
@@ -81,35 +96,42 @@ class PredictConfig:
 
 def check(config: PredictConfig):
     """The cheap checks, each naming its flag or file: no network is built. Returns the
-    output folder."""
+    output folder and the backend that will run ("tflite" or "keras")."""
     from hand3d_tf import predict
 
     if config.pickles:
         check_input_file(config.handsegnet_pickle, "--handsegnet_pickle")
         check_input_file(config.posenet_pickle, "--posenet_pickle")
+        backend = "keras"
     else:
-        with user_errors(*predict.weight_errors(), prefix="--weights: "):
-            predict.check_weights(config.weights)
+        prefix = f"--backend={config.backend} --weights: "
+        with user_errors(*predict.weight_errors(), prefix=prefix):
+            backend = predict.check_weights(config.weights, backend=config.backend,
+                                            mode=config.tflite_mode,
+                                            input_size=config.input_size)  # fmt: skip
     with user_errors(ValueError, FileNotFoundError):
         if config.image:
             predict.check_image(config.image)
         else:
             predict.check_video(config.video)
-    return check_output_dir(config.output_dir)
+    return check_output_dir(config.output_dir), backend
 
 
 def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {argv[1:]}")
     config = PredictConfig.from_flags()
-    out_dir = check(config)
-    app.quiet_tensorflow()  # only now: the user errors above cost no TensorFlow start
+    out_dir, backend = check(config)
+    if backend == "keras":
+        app.quiet_tensorflow()  # only now: the user errors above cost no TensorFlow start
     from hand3d_tf import predict
 
-    with user_errors(*predict.weight_errors()):
-        pipe = predict.load_pipeline(
-            config.weights, config.handsegnet_pickle, config.posenet_pickle, config.input_size
-        )
+    # A missing TFLite runtime is the user's install: one line naming the wheels to get.
+    runtime_missing = (ImportError,) if backend == "tflite" else ()
+    with user_errors(*predict.weight_errors(), *runtime_missing):
+        pipe = predict.load_pipeline(config.weights, config.handsegnet_pickle,
+                                     config.posenet_pickle, config.input_size, backend,
+                                     config.tflite_mode)  # fmt: skip
     with user_errors(OSError, prefix="--output_dir: "):
         out_dir.mkdir(parents=True, exist_ok=True)
     if config.image:

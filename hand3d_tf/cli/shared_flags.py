@@ -17,7 +17,7 @@ import sys
 from absl import flags
 
 from hand3d_tf.cli.errors import UserError
-from hand3d_tf.constants import DATASETS, LIFTING_VARIANTS, NETS, SPLITS
+from hand3d_tf.constants import BACKENDS, DATASETS, LIFTING_VARIANTS, NETS, SPLITS
 
 FLAGS = flags.FLAGS
 
@@ -27,10 +27,11 @@ SHARED_NAMES = (
     "weights", "handsegnet_pickle", "posenet_pickle", "lifting_pickle", "output_dir",
     "data_dir", "dataset", "split", "seed", "batch_size", "max_samples", "lifting_variant",
     "net", "input_size", "image", "output", "baseline_data_dir", "baseline_max_samples",
+    "backend",
 )  # fmt: skip
 DEFINERS = ("weights", "released_pickles", "output_dir", "data_dir", "dataset", "split", "seed",
             "batch_size", "max_samples", "lifting_variant", "net", "input_size",
-            "image", "output", "baseline_data")  # fmt: skip
+            "image", "output", "baseline_data", "backend")  # fmt: skip
 
 
 def _string(module: str, name: str, default, help: str) -> None:
@@ -113,6 +114,13 @@ def baseline_data(module: str) -> None:
             "the baseline statistics (default: --data_dir)")  # fmt: skip
     flags.DEFINE_integer("baseline_max_samples", None, "baseline statistics from the first N "
                          "training samples", lower_bound=1, module_name=module)  # fmt: skip
+
+
+def backend(module: str, help: str | None = None) -> None:
+    """--backend: how ColorHandPose3D runs its nets (docs/pipeline.md, "Backends")."""
+    flags.DEFINE_enum("backend", "auto", BACKENDS, help or "tflite: the weights folder's "
+                      "<net>_<mode>.tflite (no TensorFlow); keras: its <net>.npz; auto: tflite "
+                      "when the folder holds them", module_name=module)  # fmt: skip
 
 
 def deprecated_alias(module: str, old: str, new: str) -> None:

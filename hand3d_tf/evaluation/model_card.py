@@ -9,8 +9,8 @@ once for the networks in ``weights_dir`` and once for the baselines of
 :mod:`hand3d_tf.evaluation.baselines`, whose statistics come from the TRAINING split of
 ``baseline_data_dir``; both see the same batches (one data pass per protocol). The JSON
 holds the table (:data:`ROWS`), the numbers per protocol, the parameter count of each net,
-the sha256 of each weights file, the Keras pipeline time per 240x320 frame and the lifting
-diagnosis. Optionally rewrites the results and checksum sections of the markdown card
+the sha256 of each weights file and TFLite export, the Keras pipeline time per 240x320
+frame and the lifting diagnosis. Optionally rewrites the results and checksum sections of the markdown card
 (between ``<!-- results:begin/end -->`` and ``<!-- files:begin/end -->``) and the
 regression prediction ``<weights>/expected_example.json`` (tests/test_default_model.py).
 
@@ -157,13 +157,14 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def file_hashes(weights_dir) -> dict:
-    """{file name: sha256} of the .npz and .json of each net in ``weights_dir``."""
-    out = {}
+    """{file name: sha256} of the .npz and .json of each net in ``weights_dir`` and of the
+    TFLite exports beside them (``<net>_<mode>.tflite`` + sidecar ``.json``, any mode)."""
+    directory = pathlib.Path(weights_dir)
+    paths = [directory / f"{stem}{ext}" for stem in NETS for ext in (".npz", ".json")]
     for stem in NETS:
-        for ext in (".npz", ".json"):
-            path = pathlib.Path(weights_dir) / f"{stem}{ext}"
-            out[path.name] = sha256_file(path)
-    return out
+        for model in sorted(directory.glob(f"{stem}_*.tflite")):
+            paths += [model, model.with_suffix(".json")]
+    return {path.name: sha256_file(path) for path in paths}
 
 
 def first_frame(source) -> np.ndarray:
@@ -235,6 +236,15 @@ def update_card(path, rows: list[dict], weights_dir, hashes: dict) -> None:
     text = path.read_text()
     text = replace_section(text, "results", markdown_table(rows), str(path))
     text = replace_section(text, "files", files_table(weights_dir, hashes), str(path))
+    atomic_write(path, text)
+
+
+def update_checksums(card, weights_dir) -> None:
+    """Rewrite only the files section of the markdown ``card`` from the files now in
+    ``weights_dir`` (tools/export_default.sh, after shipping new TFLite exports)."""
+    path = pathlib.Path(card)
+    text = replace_section(path.read_text(), "files", files_table(weights_dir,
+                           file_hashes(weights_dir)), str(path))  # fmt: skip
     atomic_write(path, text)
 
 
