@@ -94,8 +94,11 @@ def _write_video(path: pathlib.Path, frames: int, hw=(120, 160)) -> pathlib.Path
 
 
 def _weights_copy(root: pathlib.Path, name: str) -> pathlib.Path:
+    """The bundled nets in the project's format only (no TFLite exports and sidecars, so
+    hand3d-predict's --backend=auto runs, and checks, the Keras files damaged here)."""
     folder = root / name
-    shutil.copytree(pipeline.DEFAULT_WEIGHTS_DIR, folder)
+    shutil.copytree(pipeline.DEFAULT_WEIGHTS_DIR, folder,
+                    ignore=shutil.ignore_patterns("*.tflite", "*_*.json"))  # fmt: skip
     return folder
 
 

@@ -128,8 +128,8 @@ def test_demo_prints_image_model_hand_found_and_files(default_pipeline, tmp_path
     assert lines[0] == f"image: {predict.EXAMPLE_IMAGE} (320x240)"
     weights = default_pipeline.source["weights"]
     assert lines[1].startswith(f"model: {weights} (keras backend; loaded in ")
-    assert re.fullmatch(r"hand found: True; prediction \+ figure in \d+\.\d\d s; "
-                        r"\d+\.\d\d s after start-up", lines[2])  # fmt: skip
+    assert re.fullmatch(r"hand found: True; result \d+\.\d\d s after start-up; "
+                        r"prediction \+ figure in \d+\.\d\d s", lines[2])  # fmt: skip
     assert lines[3:] == [f"wrote {json_path}", f"wrote {png_path}"]
     assert json_path == tmp_path / "demo" / "example_hand.json" and png_path.is_file()
 
