@@ -239,20 +239,28 @@ def check_weights_dir(path) -> pathlib.Path:
     return directory
 
 
-def resolve_backend(path, backend="auto", mode="fp32") -> str:
-    """The backend, "tflite" or "keras", for the weights folder ``path`` (cheap: looks at file names).
+def resolve_backend(path, backend="auto", mode="fp32", input_size=DEFAULT_INPUT_SIZE) -> str:
+    """The backend, "tflite" or "keras", for the weights folder ``path`` (cheap: file names
+    and one sidecar).
 
     "auto" is "tflite" when ``path`` holds ``<net>_<mode>.tflite`` + sidecars of the three
-    nets and a TFLite runtime is installed, else "keras". ValueError for another value.
+    nets, a TFLite runtime is installed and the HandSegNet model runs at ``input_size``
+    (TFLite shapes are fixed; None, any size, needs Keras), else "keras". ValueError for
+    another backend or mode.
     """
     from hand3d_tf.lite import backend as lite_backend
+    from hand3d_tf.lite import sidecar
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}; received {backend!r}")
     if backend != "auto":
         return backend
-    found = lite_backend.has_tflite(path, mode) and lite_backend.runtime_installed()
-    return "tflite" if found else "keras"
+    if not (lite_backend.has_tflite(path, mode) and lite_backend.runtime_installed()):
+        return "keras"
+    model = lite_backend.model_paths(path, mode)["handsegnet"]
+    size = sidecar.load_sidecar(sidecar.sidecar_path(model)).input_size
+    fits = input_size is not None and tuple(int(v) for v in input_size) == size
+    return "tflite" if fits else "keras"
 
 
 def _resize_each(arrays: np.ndarray, hw, interpolation) -> np.ndarray:
@@ -374,7 +382,8 @@ class ColorHandPose3D:
 
         backend: "tflite" (the shipped ``<net>_<mode>.tflite``, no TensorFlow), "keras"
         (the ``.npz`` weights in tf_keras models) or "auto": tflite when the folder holds
-        the TFLite files of ``mode`` and a TFLite runtime is installed, else keras.
+        the TFLite files of ``mode`` for ``input_size`` and a TFLite runtime is installed,
+        else keras (``resolve_backend``).
         """
         if not DEFAULT_WEIGHTS_DIR.is_dir():
             raise FileNotFoundError(
@@ -386,7 +395,7 @@ class ColorHandPose3D:
     @classmethod
     def from_dir(cls, path, input_size=DEFAULT_INPUT_SIZE, backend="auto", mode="fp32"):
         """A weights folder with either backend (``resolve_backend``)."""
-        if resolve_backend(path, backend, mode) == "tflite":
+        if resolve_backend(path, backend, mode, input_size) == "tflite":
             return cls.from_tflite_dir(path, mode, input_size)
         return cls.from_weights_dir(path, input_size=input_size)
 

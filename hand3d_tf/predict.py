@@ -68,7 +68,8 @@ def check_weights(
     """Without building a network: the pickles exist, or the weights folder (default: the
     bundled ``weights/default``) holds what the backend needs, with sound metadata.
 
-    Returns the backend that will run ("tflite" or "keras"; ``resolve_backend`` for "auto").
+    Returns the backend that will run ("tflite" or "keras"; ``pipeline.resolve_backend``
+    for "auto").
     """
     pickles = _pickles(handsegnet_pickle, posenet_pickle)
     if pickles is not None:
@@ -79,27 +80,13 @@ def check_weights(
                 raise FileNotFoundError(f"weight pickle not found: {path}")
         return "keras"
     weights = weights or pipeline.DEFAULT_WEIGHTS_DIR
-    chosen = resolve_backend(weights, backend, mode, input_size)
+    chosen = pipeline.resolve_backend(weights, backend, mode, input_size)
     if chosen == "tflite":
         from hand3d_tf.lite import backend as lite_backend
 
         lite_backend.check_dir(weights, mode)
     else:
         pipeline.check_weights_dir(weights)
-    return chosen
-
-
-def resolve_backend(weights, backend="auto", mode="fp32", input_size=None) -> str:
-    """``pipeline.resolve_backend``, where "auto" also needs the TFLite HandSegNet to run at
-    ``input_size`` (TFLite shapes are fixed; the Keras nets take any size)."""
-    chosen = pipeline.resolve_backend(weights, backend, mode)
-    if backend == "auto" and chosen == "tflite" and input_size is not None:
-        from hand3d_tf.lite import backend as lite_backend
-        from hand3d_tf.lite import sidecar
-
-        path = lite_backend.model_paths(weights, mode)["handsegnet"]
-        if sidecar.load_sidecar(sidecar.sidecar_path(path)).input_size != tuple(input_size):
-            return "keras"
     return chosen
 
 
@@ -110,14 +97,14 @@ def load_pipeline(
     """ColorHandPose3D from the released pickles (both; Keras) or a weights folder
     (default: the bundled ``weights/default``) with ``backend`` "tflite" (``<net>_<mode>
     .tflite``, no TensorFlow), "keras" (``<net>.npz``, imports TensorFlow) or "auto"
-    (``resolve_backend``). ``pipe.source["backend"]`` names the one chosen."""
+    (``pipeline.resolve_backend``). ``pipe.source["backend"]`` names the one chosen."""
     pickles = _pickles(handsegnet_pickle, posenet_pickle)
     if pickles is not None:
         if backend == "tflite":
             raise ValueError("the TFLite backend reads a weights folder, not the released pickles")
         return pipeline.ColorHandPose3D.from_original_weights(*pickles, input_size=input_size)
     weights = weights or pipeline.DEFAULT_WEIGHTS_DIR
-    if resolve_backend(weights, backend, mode, input_size) == "tflite":
+    if pipeline.resolve_backend(weights, backend, mode, input_size) == "tflite":
         return pipeline.ColorHandPose3D.from_tflite_dir(weights, mode, input_size)
     return pipeline.ColorHandPose3D.from_weights_dir(weights, input_size=input_size)
 

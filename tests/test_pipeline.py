@@ -262,6 +262,10 @@ def test_backend_choice_auto_tflite_keras(tmp_path, monkeypatch):
     assert pipeline.resolve_backend(npz_only) == "keras"
     assert pipeline.resolve_backend(npz_only, "tflite") == "tflite"  # refused when loading
     assert pipeline.resolve_backend(bundled, mode="qat") == "keras"  # no qat files shipped
+    # Fixed TFLite shapes: another input size, or any size (None), runs in Keras.
+    assert pipeline.resolve_backend(bundled, input_size=(120, 160)) == "keras"
+    assert pipeline.resolve_backend(bundled, input_size=None) == "keras"
+    assert pipeline.resolve_backend(bundled, "tflite", input_size=None) == "tflite"
     monkeypatch.setattr(backend, "runtime_installed", lambda: False)
     assert pipeline.resolve_backend(bundled) == "keras"
     with pytest.raises(ValueError, match=r"backend must be one of \['auto', 'tflite', 'keras'\]"):
@@ -286,6 +290,8 @@ def test_from_pretrained_backends_and_errors(tmp_path, monkeypatch):
     assert built == [pipeline.DEFAULT_WEIGHTS_DIR]
     with pytest.raises(ValueError, match="input_size .* differs from the TFLite HandSegNet"):
         ColorHandPose3D.from_pretrained(input_size=(120, 160), backend="tflite")
+    assert ColorHandPose3D.from_pretrained(input_size=(120, 160)) == "keras pipe"  # auto
+    assert ColorHandPose3D.from_pretrained(input_size=None) == "keras pipe"
     with pytest.raises(ValueError, match="backend must be one of"):
         ColorHandPose3D.from_pretrained(backend="tf")
     # A folder without the TFLite files: auto falls back to Keras, tflite names what lacks.

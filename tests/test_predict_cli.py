@@ -294,3 +294,16 @@ def test_tflite_predict_path_imports_no_tensorflow(tmp_path):
     from tests.test_default_model import assert_stored_prediction
 
     assert_stored_prediction(json.loads((tmp_path / "example_hand.json").read_text()))
+
+
+def test_check_weights_names_the_backend_that_will_run(weights_dir, tmp_path):
+    assert predict.check_weights() == "tflite"  # the bundled folder ships TFLite
+    assert predict.check_weights(backend="keras") == "keras"
+    assert predict.check_weights(input_size=(120, 160)) == "keras"  # TFLite sizes are fixed
+    assert predict.check_weights(weights_dir) == "keras"  # no TFLite files there
+    pickle = tmp_path / "a.pickle"
+    pickle.write_bytes(b"")
+    assert predict.check_weights(None, pickle, pickle) == "keras"
+    for call in (predict.check_weights, predict.load_pipeline):
+        with pytest.raises(ValueError, match="TFLite backend reads a weights folder"):
+            call(None, pickle, pickle, backend="tflite")
