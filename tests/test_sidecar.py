@@ -321,3 +321,101 @@ def test_verify_tensors_names_missing_tensors_and_shape_or_dtype_changes(files):
                                                    np.float32), good[1]))  # fmt: skip
     with pytest.raises(sc.SidecarError, match=r"outputs tensor 'Identity:0' is not in the model"):
         sc.verify_tensors(car, "outputs", _details(*good))
+
+
+# ---------- ONNX sidecars (hand3d_tf.onnx/1, issue 19) ----------
+
+
+def _onnx_raw(**overrides) -> dict:
+    raw = _raw(format="hand3d_tf.onnx/1", mode="fp32", model_file="lifting_fp32.onnx",
+               opset=17, converter={"tensorflow": "2.21.0", "tf2onnx": "1.17.0",
+                                    "onnx": "1.23.2", "hand3d_tf": "0"})  # fmt: skip
+    raw["inputs"] = [_spec("scoremap", "scoremap", [1, 32, 32, 21]),
+                     _spec("hand_side", "hand_side", [1, 2])]  # fmt: skip
+    raw.update(overrides)
+    return raw
+
+
+def test_onnx_schema_constants():
+    assert sc.ONNX_FORMAT == "hand3d_tf.onnx/1"
+    assert sc.ONNX_MODES == ("fp32", "fp16")
+    assert sc.MODES_BY_FORMAT == {sc.FORMAT: sc.MODES, sc.ONNX_FORMAT: sc.ONNX_MODES}
+    assert sc.model_suffix(sc.FORMAT) == ".tflite" and sc.model_suffix(sc.ONNX_FORMAT) == ".onnx"
+    with pytest.raises(sc.SidecarError, match=r"format 'x' is not one of"):
+        sc.model_suffix("x")
+    assert sc.ONNX_REQUIRED_KEYS == ("opset", "converter")
+
+
+def test_onnx_sidecar_sits_beside_the_tflite_one():
+    """Both exports of a net and mode can share a folder: the sidecars have other names."""
+    onnx = sc.sidecar_path(pathlib.Path("export/posenet_fp32.onnx"))
+    assert onnx == pathlib.Path("export/posenet_fp32.onnx.json")
+    assert sc.sidecar_path(pathlib.Path("export/posenet_fp32.tflite")) != onnx
+    assert sc.sidecar_path("posenet_fp16.onnx") == pathlib.Path("posenet_fp16.onnx.json")
+
+
+def test_onnx_sidecar_loads_with_format_and_opset(tmp_path):
+    model = tmp_path / "lifting_fp32.onnx"
+    model.write_bytes(MODEL_BYTES)
+    path = sc.sidecar_path(model)
+    path.write_text(json.dumps(_onnx_raw()))
+    car = sc.load_sidecar(path)
+    assert car.is_onnx and car.format == "hand3d_tf.onnx/1" and car.opset == 17
+    assert car.raw["converter"]["tf2onnx"] == "1.17.0"
+    sc.verify_file(car, model)
+    tfl = sc.validate(_raw(), "x.json")
+    assert not tfl.is_onnx and tfl.format == sc.FORMAT and tfl.opset is None
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"mode": "int8"}, r"mode 'int8' is not one of \['fp32', 'fp16'\]"),
+        ({"model_file": "lifting_fp32.tflite"},
+         r"model_file 'lifting_fp32\.tflite' of a hand3d_tf\.onnx/1 sidecar must end in '\.onnx'"),
+        ({"opset": 0}, r"opset must be a positive integer, got 0"),
+        ({"opset": "17"}, r"opset must be a positive integer, got '17'"),
+        ({"converter": {"tensorflow": "2.21.0"}},
+         r"converter must name the versions of .* it lacks \['tf2onnx', 'onnx', 'hand3d_tf'\]"),
+        ({"converter": None}, r"converter must name the versions of"),
+    ],
+)  # fmt: skip
+def test_onnx_schema_errors(tmp_path, change, match):
+    with pytest.raises(sc.SidecarError, match=r"case\.json: " + match):
+        sc.load_sidecar(_write(tmp_path, _onnx_raw(**change)))
+
+
+def test_onnx_sidecar_missing_opset_names_its_schema(tmp_path):
+    raw = _onnx_raw()
+    del raw["opset"]
+    with pytest.raises(sc.SidecarError, match=r"missing keys \['opset'\] "
+                                              r"\(schema hand3d_tf\.onnx/1\)"):  # fmt: skip
+        sc.load_sidecar(_write(tmp_path, raw))
+    raw = _onnx_raw()
+    del raw["output_stride"]
+    with pytest.raises(sc.SidecarError, match=r"\(schema hand3d_tf\.onnx/1\)"):
+        sc.load_sidecar(_write(tmp_path, raw))
+    # a TFLite sidecar needs neither opset nor converter
+    sc.validate(_raw(), "t.json")
+    with pytest.raises(sc.SidecarError, match=r"model_file 'x\.onnx' of a hand3d_tf\.tflite/1"):
+        sc.validate(_raw(model_file="x.onnx"), "t.json")
+
+
+class _NodeArg:
+    def __init__(self, name, shape, type_):
+        self.name, self.shape, self.type = name, shape, type_
+
+
+def test_onnx_tensor_details_feed_verify_tensors(tmp_path):
+    car = sc.validate(_onnx_raw(), tmp_path / "lifting_fp32.onnx.json")
+    args = [_NodeArg("hand_side", [1, 2], "tensor(float)"),
+            _NodeArg("scoremap", [1, 32, 32, 21], "tensor(float)")]  # fmt: skip
+    details = sc.onnx_tensor_details(args)
+    assert details[1] == {"name": "scoremap", "index": 1, "shape": [1, 32, 32, 21],
+                          "dtype": "float32"}  # fmt: skip
+    assert sc.verify_tensors(car, "inputs", details) == [1, 0]
+    dynamic = sc.onnx_tensor_details([_NodeArg("scoremap", ["batch", 32, 32, 21],
+                                               "tensor(float16)"), args[0]])  # fmt: skip
+    with pytest.raises(sc.SidecarError, match=r"'scoremap' is \[1, 32, 32, 21\] float32 in the "
+                                              r"sidecar but"):  # fmt: skip
+        sc.verify_tensors(car, "inputs", dynamic)

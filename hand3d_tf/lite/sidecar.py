@@ -1,8 +1,16 @@
-"""The ``<net>_<mode>.json`` sidecar of an exported ``.tflite`` model: its one schema.
+"""The sidecar of an exported model: its one schema, for ``.tflite`` and ``.onnx`` files.
 
-The export step (``hand3d_tf/export/tflite.py``) writes sidecars with the names defined
-here and checks each one with ``validate`` before writing it; the runtime reads them with
-``load_sidecar``, which runs the same ``validate``. Required keys: ``REQUIRED_KEYS``.
+A ``<net>_<mode>.tflite`` has its sidecar in ``<net>_<mode>.json`` (``format``
+``hand3d_tf.tflite/1``); a ``<net>_<mode>.onnx`` in ``<net>_<mode>.onnx.json`` (``format``
+``hand3d_tf.onnx/1``), so both exports of a net can share a folder. The two formats have
+the same keys and roles; an ONNX sidecar also names its ``opset`` and its converter
+versions, and exists for the float modes only (``ONNX_MODES``). ``sidecar_path`` gives the
+sidecar of a model file, ``model_suffix`` the model file's suffix of a format.
+
+The export steps (``hand3d_tf/export/tflite.py``, ``hand3d_tf/export/onnx.py``) write
+sidecars with the names defined here and check each one with ``validate`` before writing
+it; the runtime reads them with ``load_sidecar``, which runs the same ``validate``.
+Required keys: ``REQUIRED_KEYS`` (+ ``ONNX_REQUIRED_KEYS`` for ONNX).
 The runtime trusts nothing in a sidecar it cannot check against the model file: the
 SHA-256 and byte size of the file, and the name, shape and dtype of every input and
 output listed. A mismatch raises ``SidecarError`` naming both files.
@@ -21,8 +29,15 @@ from hand3d_tf.constants import NETS
 from hand3d_tf.files import sha256_file
 
 FORMAT = "hand3d_tf.tflite/1"
+ONNX_FORMAT = "hand3d_tf.onnx/1"
+# The model file's suffix of each format (the sidecar's ``model_file`` must end in it).
+MODEL_SUFFIXES = {FORMAT: ".tflite", ONNX_FORMAT: ".onnx"}
 # The export precisions (hand3d_tf/export/tflite.py documents each one).
 MODES = ("fp32", "fp16", "dynamic", "int8", "int8_io", "int16x8", "qat")
+# ONNX is exported from the float models only (hand3d_tf/export/onnx.py): fp16 = float16
+# weights and arithmetic with float32 inputs and outputs.
+ONNX_MODES = ("fp32", "fp16")
+MODES_BY_FORMAT = {FORMAT: MODES, ONNX_FORMAT: ONNX_MODES}
 # Image inputs: x = pixel * scale + offset = pixel / 255 - 0.5 (docs/original.md §1).
 NORMALIZATION = {"scale": 1.0 / 255.0, "offset": -0.5}
 # The roles of each net's inputs and outputs (the export's signature keys), outputs in the
@@ -53,6 +68,10 @@ REQUIRED_KEYS = (
     "input_size",
     "output_stride",
 )
+# ONNX sidecars also carry the opset (int) and ``converter`` = {"tensorflow", "tf2onnx",
+# "onnx", "hand3d_tf": version strings}, what a device needs to know to rebuild an engine.
+ONNX_REQUIRED_KEYS = ("opset", "converter")
+ONNX_CONVERTER_KEYS = ("tensorflow", "tf2onnx", "onnx", "hand3d_tf")
 # The mode every other mode of the same net is compared against (agreement metrics).
 REFERENCE_MODE = "fp32"
 
@@ -89,6 +108,12 @@ class Sidecar:
     input_size: tuple[int, int]
     output_stride: int
     raw: dict
+    format: str = FORMAT
+    opset: int | None = None  # ONNX only
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.format == ONNX_FORMAT
 
     def input(self, role: str) -> TensorSpec:
         return _by_role(self.inputs, role, self.path, "inputs")
@@ -110,8 +135,37 @@ def _by_role(specs, role, path, where) -> TensorSpec:
 
 
 def sidecar_path(model_path: pathlib.Path) -> pathlib.Path:
-    """``export/posenet_int8.tflite`` -> ``export/posenet_int8.json``."""
+    """``export/posenet_int8.tflite`` -> ``export/posenet_int8.json``;
+    ``export/posenet_fp32.onnx`` -> ``export/posenet_fp32.onnx.json`` (beside the
+    ``.tflite`` of the same net and mode without overwriting its sidecar)."""
+    model_path = pathlib.Path(model_path)
+    if model_path.suffix == MODEL_SUFFIXES[ONNX_FORMAT]:
+        return model_path.with_name(model_path.name + ".json")
     return model_path.with_suffix(".json")
+
+
+def model_suffix(fmt: str) -> str:
+    """``.tflite`` or ``.onnx``: the model file suffix of a sidecar format."""
+    if fmt not in MODEL_SUFFIXES:
+        raise SidecarError(f"format {fmt!r} is not one of {list(MODEL_SUFFIXES)}")
+    return MODEL_SUFFIXES[fmt]
+
+
+# ONNX Runtime's element type names (NodeArg.type) -> the numpy names sidecars use.
+ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
+               "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(int32)": "int32",
+               "tensor(int64)": "int64"}  # fmt: skip
+
+
+def onnx_tensor_details(node_args) -> list[dict]:
+    """ONNX Runtime ``session.get_inputs()`` (or outputs) as the tensor-detail dicts
+    ``verify_tensors`` takes: name, shape (a symbolic dimension stays a string, so it never
+    equals a sidecar shape), dtype by numpy name. Duck-typed: imports no onnxruntime."""
+    return [
+        {"name": a.name, "index": i, "shape": list(a.shape),
+         "dtype": ONNX_DTYPES.get(a.type, a.type)}
+        for i, a in enumerate(node_args)
+    ]  # fmt: skip
 
 
 def _tensor_spec(entry: Any, path: pathlib.Path, where: str, allowed_roles) -> TensorSpec:
@@ -170,13 +224,24 @@ def validate(raw: Any, path: pathlib.Path | str) -> Sidecar:
         raise SidecarError(f"{path}: a sidecar must be a JSON object, got {type(raw).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
-        raise SidecarError(f"{path}: missing keys {missing} (schema {FORMAT})")
-    if raw["format"] != FORMAT:
-        raise SidecarError(f"{path}: format {raw['format']!r}, expected {FORMAT!r}")
+        schema = raw.get("format") if raw.get("format") in MODEL_SUFFIXES else FORMAT
+        raise SidecarError(f"{path}: missing keys {missing} (schema {schema})")
+    fmt = raw["format"]
+    if fmt not in MODEL_SUFFIXES:
+        raise SidecarError(
+            f"{path}: format {fmt!r}, expected {' or '.join(map(repr, MODEL_SUFFIXES))}"
+        )
     if raw["net"] not in NETS:
         raise SidecarError(f"{path}: net {raw['net']!r} is not one of {list(NETS)}")
-    if raw["mode"] not in MODES:
-        raise SidecarError(f"{path}: mode {raw['mode']!r} is not one of {list(MODES)}")
+    modes = MODES_BY_FORMAT[fmt]
+    if raw["mode"] not in modes:
+        raise SidecarError(f"{path}: mode {raw['mode']!r} is not one of {list(modes)}")
+    opset = _onnx_keys(raw, path) if fmt == ONNX_FORMAT else None
+    if not str(raw["model_file"]).endswith(MODEL_SUFFIXES[fmt]):
+        raise SidecarError(
+            f"{path}: model_file {raw['model_file']!r} of a {fmt} sidecar must end in "
+            f"{MODEL_SUFFIXES[fmt]!r}"
+        )
     inputs = tuple(_tensor_spec(e, path, "inputs", INPUT_ROLES) for e in raw["inputs"])
     outputs = tuple(_tensor_spec(e, path, "outputs", OUTPUT_ROLES) for e in raw["outputs"])
     if not inputs or not outputs:
@@ -197,7 +262,27 @@ def validate(raw: Any, path: pathlib.Path | str) -> Sidecar:
         input_size=(int(size[0]), int(size[1])),
         output_stride=int(raw["output_stride"]),
         raw=raw,
+        format=fmt,
+        opset=opset,
     )
+
+
+def _onnx_keys(raw: dict, path: pathlib.Path) -> int:
+    """Check an ONNX sidecar's own keys; returns its opset."""
+    missing = [k for k in ONNX_REQUIRED_KEYS if k not in raw]
+    if missing:
+        raise SidecarError(f"{path}: missing keys {missing} (schema {ONNX_FORMAT})")
+    opset = raw["opset"]
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 1:
+        raise SidecarError(f"{path}: opset must be a positive integer, got {opset!r}")
+    conv = raw["converter"]
+    lacking = [k for k in ONNX_CONVERTER_KEYS if not isinstance(conv, dict) or k not in conv]
+    if lacking:
+        raise SidecarError(
+            f"{path}: converter must name the versions of {list(ONNX_CONVERTER_KEYS)}; "
+            f"it lacks {lacking}"
+        )
+    return opset
 
 
 def verify_file(sidecar: Sidecar, model_path: pathlib.Path) -> None:
@@ -244,7 +329,8 @@ def verify_tensors(sidecar: Sidecar, where: str, details: list[dict]) -> list[in
                 f"the model has {sorted(by_name)}"
             )
         d = details[by_name[spec.name]]
-        shape = tuple(int(s) for s in d["shape"])
+        # ONNX Runtime names a symbolic dimension (a str) or leaves it None: kept as is.
+        shape = tuple(s if s is None or isinstance(s, str) else int(s) for s in d["shape"])
         dtype = d["dtype"].__name__ if hasattr(d["dtype"], "__name__") else str(d["dtype"])
         if shape != spec.shape or dtype != spec.dtype:
             raise SidecarError(
