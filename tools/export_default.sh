@@ -20,20 +20,22 @@ CALIBRATION=${CALIBRATION:-/tmp/h3d/v2_train}   # the training renders of stage 
 WORK=${WORK:-/tmp/h3d/export_default}
 CANDIDATES=${CANDIDATES:-fp32,fp16,dynamic,int8,int8_io,int16x8}
 SHIP_MODES=${SHIP_MODES:-fp32 fp16}
+DEST=${DEST:-weights/default}                   # the nets exported, and where the chosen files go
+CARD=${CARD:-weights/README.md}                 # whose checksum section is rewritten
 
 mkdir -p "$WORK"
 "$PY" -m hand3d_tf.cli.make_eval_set --dataset=synthetic --data_dir="$HELDOUT" --num=50 \
     --output="$WORK/eval_default.npz"
 rm -rf "$WORK/all"
-"$PY" -m hand3d_tf.cli.export --net=all --weights=weights/default --mode="$CANDIDATES" \
+"$PY" -m hand3d_tf.cli.export --net=all --weights="$DEST" --mode="$CANDIDATES" \
     --output_dir="$WORK/all" --calibration_data="$CALIBRATION" --nosaved_model --check_gpu \
     --report --eval_data="$WORK/eval_default.npz"
-rm -f weights/default/*.tflite weights/default/{handsegnet,posenet,lifting}_*.json
+rm -f "$DEST"/*.tflite "$DEST"/{handsegnet,posenet,lifting}_*.json
 for net in handsegnet posenet lifting; do
     for mode in $SHIP_MODES; do
-        cp "$WORK/all/${net}_${mode}.tflite" "$WORK/all/${net}_${mode}.json" weights/default/
+        cp "$WORK/all/${net}_${mode}.tflite" "$WORK/all/${net}_${mode}.json" "$DEST"/
     done
 done
 "$PY" -c "from hand3d_tf.evaluation import model_card as m
-m.update_checksums('weights/README.md', 'weights/default')"
+m.update_checksums('$CARD', '$DEST')"
 cat "$WORK/all/accuracy_report.md"

@@ -12,8 +12,9 @@ An image gives out/<name>.json and out/<name>.png; a video gives out/<name>.mp4
 (annotated) and out/<name>.jsonl (one record per frame). The library: hand3d_tf.predict.
 
 --backend=auto (default) runs the TFLite models <net>_<tflite_mode>.tflite of the weights
-folder when it holds them (the bundled default does) and a TFLite runtime is installed,
-else the Keras nets <net>.npz; the released pickles always run in Keras. The TFLite backend
+folder when it holds them for --input_size (the bundled default does, at 240x320) and a
+TFLite runtime is installed, else the Keras nets <net>.npz; the released pickles always run
+in Keras. The TFLite backend
 needs no TensorFlow. The JSON's "weights" names the backend that ran.
 
 Exit status: 0 done; 2 a user error, one line on stderr naming the flag or file (the
