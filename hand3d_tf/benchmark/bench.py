@@ -3,7 +3,10 @@
 ``run_benchmark(BenchConfig)`` returns the results dict of ``hand3d_tf/benchmark/report.py``.
 Each model and each pipeline is measured inside its own try/except: a model that fails (bad
 sidecar, delegate that does not load, eval set for another input size) is recorded with
-``status: "failed"`` and the reason, and the others still run. TensorFlow-free.
+``status: "failed"`` and the reason, and the others still run. The delegate picks the model
+format: ``.tflite`` files on LiteRT, or with ``ort_cpu|ort_cuda|ort_tensorrt`` the ``.onnx``
+files on ONNX Runtime (``hand3d_tf/lite/ort.py``); the roles, glue, stage timing and
+accuracy are the same code for both. TensorFlow-free.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 
 from hand3d_tf.benchmark import latency, report
 from hand3d_tf.lite import accuracy as acc
-from hand3d_tf.lite import nets, runner
+from hand3d_tf.lite import nets
 from hand3d_tf.lite.evalset import EvalSet
 from hand3d_tf.lite.pipeline import GLUE_STAGES, STAGES, TflitePipeline, pipeline_accuracy
 from hand3d_tf.lite.sidecar import REFERENCE_MODE
@@ -91,6 +94,7 @@ def _model_row(entry: nets.ModelEntry, threads: int, cfg: BenchConfig) -> dict:
         "rss_delta_mb": None,
         "delegated_nodes": None,
         "total_nodes": None,
+        "providers": None,  # ONNX Runtime: the session's execution providers, in order
         "input_source": None,
         "accuracy": None,
         "agreement": None,
@@ -98,7 +102,8 @@ def _model_row(entry: nets.ModelEntry, threads: int, cfg: BenchConfig) -> dict:
 
 
 def _load(entry, rt, threads, cfg):
-    model = runner.Model(
+    # A .tflite on LiteRT, a .onnx on ONNX Runtime (the ort_* delegates): nets.load_model.
+    model = nets.load_model(
         entry.path,
         rt,
         threads=threads,
@@ -124,6 +129,7 @@ def benchmark_model(entry, rt, threads, cfg, progress, reference: dict, first_pa
             delegated_nodes=model.delegated_nodes,
             total_nodes=model.total_nodes,
             warnings=list(model.warnings),
+            providers=getattr(model, "providers", None),
         )
         if net is not None and entry.net == "handsegnet" and data is not None:
             data.check_input_size(net.sidecar.input_size, entry.path)
@@ -237,8 +243,8 @@ def benchmark_pipeline(mode, trio, rt, threads, cfg, progress, first_pass) -> di
 
 def run_benchmark(cfg: BenchConfig, result: dict, show_progress: bool = True) -> dict:
     """Fill ``result["models"]`` and ``result["pipelines"]``; returns ``result``."""
-    rt = runner.load_runtime(cfg.runtime)
-    entries = nets.discover(cfg.models)
+    rt = nets.load_runtime(cfg.delegate, cfg.runtime)
+    entries = nets.discover(cfg.models, nets.model_suffix(cfg.delegate))
     trios = _pipeline_sets(entries) if cfg.pipelines else {}
     per_thread = len(entries) * (cfg.warmup + cfg.runs)
     per_thread += len(trios) * (cfg.warmup + (cfg.pipeline_runs or cfg.runs))

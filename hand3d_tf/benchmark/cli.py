@@ -1,22 +1,24 @@
-"""The harness's three console scripts: hand3d-benchmark, hand3d-benchmark-compare,
-hand3d-benchmark-android. TensorFlow-free; they run from ``pip install hand3d_tf``.
+"""The harness's console scripts: hand3d-benchmark, hand3d-benchmark-compare,
+hand3d-benchmark-android, hand3d-benchmark-trtexec. TensorFlow-free; they run from
+``pip install hand3d_tf`` (the ``ort_*`` delegates also need ``[onnx]``).
 
 They keep argparse rather than the absl shape of hand3d_tf/cli/: their flags are the
 device tools' own (``--threads=1,2,4`` is a list here and one integer in hand3d-export,
 ``--models`` and ``--runs`` mean other things than in the training tools), and a phone or
-board user reads only these three. Like every hand3d command, a bad flag or file is one
+board user reads only these. Like every hand3d command, a bad flag or file is one
 line ``<prog>: error: ...`` with exit status 2; a failed model or pipeline is exit status 1
-after all results are written. ``python -m benchmarks.run`` / ``.compare`` / ``.android``
+after all results are written. ``python -m benchmarks.run`` / ``.compare`` / ``.android`` / ``.trtexec``
 in a checkout call the same functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import pathlib
 import shlex
 import sys
 
-from hand3d_tf.lite import runner
+from hand3d_tf.lite import ort, runner
 
 EXIT_USER_ERROR = 2
 
@@ -48,12 +50,30 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+DELEGATE_CHOICES = runner.DELEGATE_CHOICES[:-1] + ort.DELEGATES + runner.DELEGATE_CHOICES[-1:]
+
+
 def _delegate(text: str) -> str:
-    if text in runner.BUILTIN_DELEGATES or text in runner.ACCELERATORS:
+    if text in runner.BUILTIN_DELEGATES or text in runner.ACCELERATORS or ort.is_ort(text):
         return text
     if text.endswith((".so", ".dylib", ".dll")) or "/" in text:
         return text
-    raise argparse.ArgumentTypeError(f"use one of {list(runner.DELEGATE_CHOICES)}, or a .so path")
+    raise argparse.ArgumentTypeError(f"use one of {list(DELEGATE_CHOICES)}, or a .so path")
+
+
+def _trt_options(args, p) -> list[tuple[str, str]]:
+    """--trt_fp16 / --trt_int8 / --trt_engine_cache as TensorRT provider options."""
+    wanted = [("trt_fp16_enable", "True")] if args.trt_fp16 else []
+    wanted += [("trt_int8_enable", "True")] if args.trt_int8 else []
+    if args.trt_engine_cache:
+        wanted += [
+            ("trt_engine_cache_enable", "True"),
+            ("trt_engine_cache_path", args.trt_engine_cache),
+        ]
+    if wanted and args.delegate != "ort_tensorrt":
+        flags = [f for f in ("trt_fp16", "trt_int8", "trt_engine_cache") if getattr(args, f)]
+        p.error(f"--{flags[0]} needs --delegate=ort_tensorrt; received --delegate={args.delegate}")
+    return wanted
 
 
 def _models(item: str) -> str:
@@ -73,13 +93,15 @@ def _command(prog: str, argv) -> str:
 # --- hand3d-benchmark ------------------------------------------------------------------------
 
 BENCHMARK_DOC = """\
-hand3d-benchmark: time and score exported .tflite models and the end-to-end pipeline on this
-device, without TensorFlow.
+hand3d-benchmark: time and score exported .tflite (or .onnx) models and the end-to-end
+pipeline on this device, without TensorFlow.
 
 Example:
   hand3d-benchmark --models=export/ --eval_set=eval.npz --threads=1,2,4 \\
       --delegate=xnnpack --runs=100 --warmup=10 --output_dir=results/
   hand3d-benchmark --models=default --runs=20 --output_dir=results/   # the bundled model
+  hand3d-benchmark --models=export/ --delegate=ort_tensorrt --trt_fp16 \\
+      --trt_engine_cache=trt_cache/ --output_dir=results/   # the .onnx files, ONNX Runtime
 
 Writes <output_dir>/<name>.json, .csv, .md and three PNG plots, prints the markdown table,
 and exits with status 1 if any model or pipeline failed (the results are still written).
@@ -93,8 +115,8 @@ def benchmark_parser() -> argparse.ArgumentParser:
     add(
         "--models",
         default="export/",
-        help="comma-separated .tflite files and/or folders; 'default' is the bundled "
-        "model's folder (default export/)",
+        help="comma-separated model files and/or folders (.tflite; .onnx with the ort_* "
+        "delegates); 'default' is the bundled model's folder (default export/)",
     )
     add(
         "--eval_set",
@@ -108,14 +130,29 @@ def benchmark_parser() -> argparse.ArgumentParser:
         "--delegate",
         type=_delegate,
         default="xnnpack",
-        help=f"one of {list(runner.DELEGATE_CHOICES)} or a delegate .so (default xnnpack)",
+        help=f"one of {list(DELEGATE_CHOICES)} or a delegate .so (default xnnpack); "
+        "ort_cpu|ort_cuda|ort_tensorrt run the .onnx files on ONNX Runtime with that "
+        "execution provider (pip install 'hand3d_tf[onnx]')",
     )
     add(
         "--delegate_option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="option for an external delegate (repeatable)",
+        help="option for an external delegate, or the ONNX Runtime provider's (repeatable)",
+    )
+    add("--trt_fp16", action="store_true", help="ort_tensorrt: build fp16 engines")
+    add(
+        "--trt_int8",
+        action="store_true",
+        help="ort_tensorrt: build int8 engines "
+        "(needs a calibration table: --delegate_option=trt_int8_calibration_table_name=...)",
+    )
+    add(
+        "--trt_engine_cache",
+        default=None,
+        metavar="DIR",
+        help="ort_tensorrt: keep the built engines in DIR and reuse them next time",
     )
     add("--runs", type=int, default=100, help="timed runs per model (default 100)")
     add("--warmup", type=int, default=10, help="untimed runs first (default 10)")
@@ -136,7 +173,8 @@ def benchmark_parser() -> argparse.ArgumentParser:
         "--runtime",
         choices=("ai_edge_litert", "tflite_runtime"),
         default=None,
-        help="force a runtime (default: ai_edge_litert, else tflite_runtime)",
+        help="force a TFLite runtime (default: ai_edge_litert, else tflite_runtime); "
+        "the ort_* delegates always run on onnxruntime",
     )
     add("--no_plots", action="store_true", help="skip the PNG plots")
     add("--no_progress", action="store_true", help="no progress bar")
@@ -161,13 +199,18 @@ def benchmark_main(argv=None) -> int:
     for opt in args.delegate_option:
         if "=" not in opt:
             p.error(f"--delegate_option={opt!r} must be KEY=VALUE")
+    if args.runtime and ort.is_ort(args.delegate):
+        p.error(
+            f"--runtime={args.runtime} is a TFLite runtime; --delegate={args.delegate} runs on onnxruntime"
+        )
+    options = [tuple(o.split("=", 1)) for o in args.delegate_option] + _trt_options(args, p)
     config = harness.HarnessConfig(
         models=tuple(_models(m) for m in args.models.split(",") if m),
         eval_set=args.eval_set,
         num_eval=args.num_eval,
         threads=tuple(args.threads),
         delegate=args.delegate,
-        delegate_options=tuple(tuple(o.split("=", 1)) for o in args.delegate_option),
+        delegate_options=tuple(options),
         runs=args.runs,
         warmup=args.warmup,
         pipeline_runs=args.pipeline_runs,
@@ -297,6 +340,52 @@ def android_main(argv=None) -> int:
     return 1 if failed else 0
 
 
+# --- hand3d-benchmark-trtexec ----------------------------------------------------------------
+
+TRTEXEC_DOC = """\
+hand3d-benchmark-trtexec: read TensorRT trtexec logs (one per model and precision) into
+hand3d-benchmark's results format.
+
+Example (on a Jetson; the trtexec commands: docs/devices.md):
+  trtexec --onnx=export/posenet_fp32.onnx --fp16 --saveEngine=posenet_fp16.engine \\
+      | tee logs/posenet_fp16.log
+  hand3d-benchmark-trtexec logs/*.log --name=orin_maxn --output_dir=results/
+
+Writes <output_dir>/<name>.json, .csv and .md (host latency per engine, GPU compute time
+and engine build time in the JSON), so hand3d-benchmark-compare puts the TensorRT engines
+beside the LiteRT and ONNX Runtime runs.
+"""
+
+
+def trtexec_main(argv=None) -> int:
+    from hand3d_tf.benchmark import report, trtexec
+
+    p = _Parser("hand3d-benchmark-trtexec", TRTEXEC_DOC)
+    p.add_argument("logs", nargs="+", help="trtexec output files")
+    p.add_argument("--output_dir", default="results/", help="where results go (default results/)")
+    p.add_argument("--name", default="trtexec", help="run label and file stem (default trtexec)")
+    args = p.parse_args(argv)
+    try:
+        result = trtexec.results_from_logs(args.logs, args.name, _command(p.prog, argv))
+    except trtexec.TrtexecParseError as e:
+        return _fail(p.prog, e)
+    except OSError as e:
+        return _fail(p.prog, f"{e.filename}: {e.strerror or e}")
+    from hand3d_tf.atomic import atomic_write
+
+    out = pathlib.Path(args.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        table = report.markdown(result)
+        report.write_json(result, out / f"{args.name}.json")
+        report.write_csv(result, out / f"{args.name}.csv")
+        atomic_write(out / f"{args.name}.md", table)
+    except OSError as e:
+        return _fail(p.prog, f"--output_dir={args.output_dir}: {e.strerror or e}")
+    print(table)
+    return 0
+
+
 # --- console-script entry points (setup.py) ---------------------------------------------------
 
 
@@ -310,3 +399,7 @@ def compare() -> None:
 
 def android() -> None:
     sys.exit(android_main())
+
+
+def trtexec() -> None:
+    sys.exit(trtexec_main())

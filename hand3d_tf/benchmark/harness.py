@@ -18,15 +18,18 @@ import time
 
 from hand3d_tf.atomic import atomic_write
 from hand3d_tf.benchmark import bench, latency, plots, report
-from hand3d_tf.lite import runner
+from hand3d_tf.lite import nets
 from hand3d_tf.lite.evalset import load_eval_set
+
+# The results' "source" (hand3d_tf/benchmark/report.py) by runtime.
+SOURCES = {"onnxruntime": "onnxruntime-python"}
 
 
 @dataclasses.dataclass(frozen=True)
 class HarnessConfig:
     """What to measure and where the results go (the flags of hand3d-benchmark)."""
 
-    models: tuple[str, ...] = ("export/",)  # .tflite files and/or folders
+    models: tuple[str, ...] = ("export/",)  # .tflite (.onnx for ort_*) files and/or folders
     eval_set: str | None = None  # eval.npz; None: latency only, on random inputs
     num_eval: int = 0  # the first N eval samples (0 = all)
     threads: tuple[int, ...] = (1,)
@@ -73,12 +76,13 @@ def run_harness(config: HarnessConfig) -> HarnessRun:
 
     Raises:
         EvalSetError: the eval set cannot be read.
-        ImportError: no TFLite runtime (or not the one ``config.runtime`` names).
+        ImportError: no TFLite runtime (or not the one ``config.runtime`` names), or no
+            onnxruntime for an ``ort_*`` delegate (the message names the extra).
         FileNotFoundError: a --models entry is neither a .tflite file nor a folder.
     A model or pipeline that fails is a failed row in the results, not an exception.
     """
     eval_set = load_eval_set(config.eval_set) if config.eval_set else None
-    rt = runner.load_runtime(config.runtime)
+    rt = nets.load_runtime(config.delegate, config.runtime)
     cfg = bench.BenchConfig(
         models=list(config.models),
         eval_set=eval_set,
@@ -104,7 +108,8 @@ def run_harness(config: HarnessConfig) -> HarnessRun:
             "meta": eval_set.meta,
         }
     result = report.new_result(
-        name, "litert-python", latency.device_info(rt), config.settings(), config.command,
+        name, SOURCES.get(rt.name, "litert-python"), latency.device_info(rt), config.settings(),
+        config.command,
         eval_info,
     )  # fmt: skip
     bench.run_benchmark(cfg, result, show_progress=config.progress)

@@ -2,14 +2,16 @@
 
 One run (``hand3d-benchmark`` or ``hand3d-benchmark-android``) writes one JSON file:
 
-    {"format": "hand3d_tf.benchmark/1", "source": "litert-python" | "android-benchmark_model",
+    {"format": "hand3d_tf.benchmark/1",
+     "source": "litert-python" | "onnxruntime-python" | "android-benchmark_model" | "trtexec",
      "label", "created", "command", "device": {...}, "settings": {...}, "eval_set": {...} | null,
      "models": [model row], "pipelines": [pipeline row]}
 
 A model row: model, file, net, mode (null for third-party models), threads, delegate,
 status ("ok" | "failed"), error, warnings, model_bytes, init_ms, first_inference_ms,
 latency_ms {median, p90, p99, mean, std, min, max, n}, peak_rss_mb, rss_delta_mb,
-delegated_nodes, total_nodes, input_source ("eval_set" | "random"), accuracy, agreement.
+delegated_nodes, total_nodes, providers (ONNX Runtime's, else null), input_source
+("eval_set" | "random"), accuracy, agreement.
 A pipeline row: mode, threads, delegate, status, error, models {net: file}, total_ms (stats),
 stages_ms {stage: stats}, glue_share, io_share, fps, accuracy.
 TensorFlow-free.

@@ -2,7 +2,10 @@
 
 A model with a sidecar (``hand3d_tf/lite/sidecar.py``) is checked against it and run by the
 roles the sidecar names; one without is "third party": only timed, with random input of
-its declared shape and dtype. TensorFlow-free.
+its declared shape and dtype. The model format follows the delegate: ``.tflite`` files run
+on LiteRT (``runner.Model``), ``.onnx`` files on ONNX Runtime (``ort.OrtModel``, the
+``ort_*`` delegates); ``NetModel`` and everything above it are the same for both.
+TensorFlow-free.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hand3d_tf.lite import runner
+from hand3d_tf.lite import ort, runner
 from hand3d_tf.lite import sidecar as sc
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
-    """One ``.tflite`` file to benchmark; ``sidecar`` is None for third-party models."""
+    """One ``.tflite`` or ``.onnx`` file to benchmark; ``sidecar`` is None for third-party models."""
 
     path: pathlib.Path
     sidecar: sc.Sidecar | None
@@ -38,8 +41,39 @@ class ModelEntry:
         return self.path.stem
 
 
-def discover(paths: Sequence[str]) -> list[ModelEntry]:
-    """``.tflite`` files from directories (non-recursive) and/or files, with their sidecars.
+def model_suffix(delegate: str) -> str:
+    """The model files a delegate runs: ``.onnx`` for the ONNX Runtime ones, else ``.tflite``."""
+    return ort.SUFFIX if ort.is_ort(delegate) else ".tflite"
+
+
+def load_runtime(delegate: str = "xnnpack", prefer: str | None = None) -> runner.Runtime:
+    """The runtime a delegate needs: onnxruntime for ``ort_*``, else LiteRT / tflite_runtime
+    (``prefer`` as in ``runner.load_runtime``). ImportError naming what to install."""
+    return ort.load_runtime() if ort.is_ort(delegate) else runner.load_runtime(prefer)
+
+
+def load_model(path, runtime, threads=1, delegate="xnnpack", delegate_options=None):
+    """A ``runner.Model`` (``.tflite``) or ``ort.OrtModel`` (``.onnx``) of ``path``.
+
+    Raises:
+        runner.DelegateError: the file's format is not the one the delegate runs (a
+            ``.onnx`` with ``xnnpack``, a ``.tflite`` with ``ort_cpu``), or the delegate fails.
+    """
+    path = pathlib.Path(path)
+    want = model_suffix(delegate)
+    if path.suffix != want:
+        runs = f"{list(ort.DELEGATES)}" if path.suffix == ort.SUFFIX else "a TFLite delegate"
+        raise runner.DelegateError(
+            f"{path}: --delegate={delegate} runs {want} models; a {path.suffix or 'suffix-less'} "
+            f"file needs {runs}"
+        )
+    cls = ort.OrtModel if want == ort.SUFFIX else runner.Model
+    return cls(path, runtime, threads=threads, delegate=delegate, delegate_options=delegate_options)
+
+
+def discover(paths: Sequence[str], suffix: str = ".tflite") -> list[ModelEntry]:
+    """Model files from directories (non-recursive: the ``suffix`` files) and/or files, with
+    their sidecars (``sidecar.sidecar_path``: ``<stem>.json``, ``<stem>.onnx.json``).
 
     A sidecar that is malformed or does not match its model file (size, SHA-256) becomes
     ``ModelEntry.error`` so that one bad model does not stop the others.
@@ -50,13 +84,13 @@ def discover(paths: Sequence[str]) -> list[ModelEntry]:
     for p in paths:
         p = pathlib.Path(p)
         if p.is_dir():
-            files.extend(sorted(p.glob("*.tflite")))
+            files.extend(sorted(p.glob(f"*{suffix}")))
         elif p.is_file():
             files.append(p)
         else:
-            raise FileNotFoundError(f"--models: {p} is neither a .tflite file nor a directory")
+            raise FileNotFoundError(f"--models: {p} is neither a {suffix} file nor a directory")
     if not files:
-        raise FileNotFoundError(f"--models: no .tflite files in {list(map(str, paths))}")
+        raise FileNotFoundError(f"--models: no {suffix} files in {list(map(str, paths))}")
     entries = []
     for f in dict.fromkeys(files):
         side = sc.sidecar_path(f)
@@ -83,19 +117,23 @@ class NetModel:
 
     Args:
         entry: from ``discover``; must have a sidecar.
-        model: a ``runner.Model`` of ``entry.path``.
+        model: a ``runner.Model`` or ``ort.OrtModel`` of ``entry.path`` (``load_model``).
 
     Raises:
         SidecarError: a tensor the sidecar lists is missing or has another shape/dtype,
             or its quantisation differs from the model's.
     """
 
-    def __init__(self, entry: ModelEntry, model: runner.Model):
+    def __init__(self, entry: ModelEntry, model):
         if entry.sidecar is None:
             raise ValueError(f"{entry.path}: no sidecar, cannot run it by role")
         self.entry, self.model, self.sidecar = entry, model, entry.sidecar
-        in_details = [_details(t) for t in model.inputs]
-        out_details = [_details(t) for t in model.outputs]
+        details = getattr(model, "tensor_details", None)  # ONNX: symbolic dims kept
+        if details is not None:
+            in_details, out_details = details("inputs"), details("outputs")
+        else:
+            in_details = [_details(t) for t in model.inputs]
+            out_details = [_details(t) for t in model.outputs]
         self._in_pos = sc.verify_tensors(self.sidecar, "inputs", in_details)
         self._out_pos = sc.verify_tensors(self.sidecar, "outputs", out_details)
         self._check_quantization()
