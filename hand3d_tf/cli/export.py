@@ -1,14 +1,16 @@
-"""hand3d-export: the networks to TFLite in every precision, with sidecars and checks.
+"""hand3d-export: the networks to TFLite in every precision (and ONNX), with sidecars and checks.
 
 Example:
   hand3d-export --net=all --mode=fp32,fp16 --output_dir=export/
+  hand3d-export --format=onnx --mode=fp32,fp16 --output_dir=export/   # <net>_<mode>.onnx
   hand3d-export --net=posenet --mode=int8,int16x8 --calibration_data=data/synthetic
   hand3d-export --net=all --mode=all --check_gpu --report --eval_data=eval.npz
   hand3d-export --noconvert --check_gpu --output_dir=export/   # check existing files
 
 Writes <output_dir>/<net>_<mode>.tflite + .json sidecar (and the float SavedModel
 <net>_saved_model/ with fp32) from the bundled default model (weights/default) unless
---weights names other weights. --check_gpu prints every TFLite GPU-delegate finding and
+--weights names other weights; --format=onnx (or tflite,onnx) writes <net>_<mode>.onnx +
+.onnx.json for fp32/fp16, each checked against Keras first. --check_gpu prints every TFLite GPU-delegate finding and
 exits 1 if an fp32/fp16 model has one; --report writes <output_dir>/accuracy_report.md/.json
 (LiteRT vs Keras on --eval_data). docs/export.md describes the modes and the sidecar.
 Exit status 2 with one line naming the flag or file on a user error; the flags, the
@@ -25,7 +27,7 @@ from absl import flags
 from hand3d_tf.cli import app, shared_flags
 from hand3d_tf.cli.errors import UserError, check_input_file, check_output_dir, user_errors
 from hand3d_tf.constants import NETS, SPLITS
-from hand3d_tf.export.exporter import OUTPUT_STRIDES  # TF-free at import, as is tflite
+from hand3d_tf.export.exporter import FORMATS, ONNX_MODES, OUTPUT_STRIDES  # TF-free at import
 from hand3d_tf.export.tflite import MODES
 
 FLAGS = flags.FLAGS
@@ -41,6 +43,8 @@ def define_flags(m: str) -> None:
     shared_flags.input_size(m, help="HandSegNet input frame HxW")
     DEF = {"module_name": m}
     flags.DEFINE_list("mode", ["fp32"], f"comma-separated modes of {list(MODES)}, or 'all'", **DEF)
+    flags.DEFINE_list("format", ["tflite"], f"comma-separated file formats of {list(FORMATS)}; "
+                      f"onnx takes the modes {list(ONNX_MODES)} ('all' = both)", **DEF)  # fmt: skip
     flags.DEFINE_string("calibration_data", None, "RHD-layout folder (its --calibration_split "
                         "is read) or an eval.npz; default: render a small synthetic training "
                         "split", **DEF)  # fmt: skip
@@ -72,6 +76,7 @@ class ExportFlags:
 
     nets: tuple
     modes: tuple
+    formats: tuple
     weights: str | None
     output_dir: str
     input_size: tuple
@@ -96,6 +101,17 @@ class ExportFlags:
             raise UserError(
                 f"--mode: unknown export mode(s) {unknown}; modes are {list(MODES)} or 'all'"
             )
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise UserError(f"--format: unknown format(s) {unknown}; formats are {list(FORMATS)}")
+        no_onnx = [m for m in self.modes if m not in ONNX_MODES]
+        if "onnx" in self.formats and no_onnx:
+            raise UserError(
+                f"--mode: {no_onnx} have no ONNX export; --format=onnx takes --mode of "
+                f"{list(ONNX_MODES)}"
+            )
+        if "tflite" not in self.formats and (self.check_gpu or self.report):
+            raise UserError("--check_gpu and --report check .tflite files: add --format=tflite")
         if min(self.input_size) < 8:
             raise UserError(f"--input_size must be at least 8x8; received {self.input_size}")
         if not self.qat_learning_rate > 0:
@@ -110,13 +126,16 @@ class ExportFlags:
 
     @classmethod
     def from_flags(cls) -> ExportFlags:
-        modes = tuple(FLAGS.mode)
+        modes, formats = tuple(FLAGS.mode), tuple(dict.fromkeys(FLAGS.format))
+        every = ONNX_MODES if formats == ("onnx",) else MODES
+        special = ("nets", "modes", "formats", "input_size")
         names = [f.name for f in dataclasses.fields(cls)]
-        plain = {n: FLAGS[n].value for n in names if n not in ("nets", "modes", "input_size")}
+        plain = {n: FLAGS[n].value for n in names if n not in special}
         return cls(
             **dict(plain, handsegnet_output_stride=int(FLAGS.handsegnet_output_stride)),
             nets=NETS if FLAGS.net == "all" else (FLAGS.net,),
-            modes=MODES if modes == ("all",) else modes,
+            modes=every if modes == ("all",) else modes,
+            formats=formats,
             input_size=shared_flags.hw(FLAGS.input_size),
         )
 
@@ -146,10 +165,16 @@ def main(argv):
                          prefix="--weights: "):  # fmt: skip
             for net in config.nets:
                 exporter.check_weights(net, config.weights)
+    if config.convert and "onnx" in config.formats:
+        from hand3d_tf.export import onnx
+
+        with user_errors(ExportError, prefix="--format=onnx: "):
+            onnx.check_tools()
     app.quiet_tensorflow()  # only now: a cheap error above costs no TensorFlow start
     logging.getLogger("hand3d_tf").setLevel(logging.INFO)
     # The converter saves a temporary SavedModel per conversion; keep its INFO lines quiet.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # its per-conversion INFO lines
     bad_input = (ExportError, CalibrationError, W.WeightsFileError, W.WeightMismatchError)
     if config.report:  # a malformed --eval_data is found when the report reads it
         from hand3d_tf.lite.evalset import EvalSetError

@@ -1,4 +1,4 @@
-"""Export jobs: weights -> Keras nets -> calibration / QAT -> ``.tflite`` + sidecars.
+"""Export jobs: weights -> Keras nets -> calibration / QAT -> ``.tflite`` / ``.onnx`` + sidecars.
 
 The library behind ``hand3d-export`` (the CLI only parses flags and calls
 :func:`run_export`). Every check that can fail does so before the first conversion: nets
@@ -16,6 +16,7 @@ import logging
 import pathlib
 import tempfile
 
+from hand3d_tf.export import onnx as onnx_export
 from hand3d_tf.export import tflite
 from hand3d_tf.export.calibration import (
     DEFAULT_NUM_SAMPLES,
@@ -30,6 +31,9 @@ from hand3d_tf.export.gpu_check import GpuReport, check_gpu_compatibility
 log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS = "random"
+# The file formats: TFLite in every mode (tflite.py), ONNX from the float models (onnx.py).
+FORMATS = ("tflite", "onnx")
+ONNX_MODES = onnx_export.MODES
 OUTPUT_STRIDES = (1, 8)
 # Lifting variants whose graph ends in xyz (the "local" ones need the host-side inverse
 # bone transform, models/lifting.py).
@@ -44,6 +48,10 @@ class ExportConfig:
 
     Attributes:
       nets / modes: subsets of tflite.NETS / tflite.MODES.
+      formats: subset of FORMATS: ``<net>_<mode>.tflite`` and/or ``<net>_<mode>.onnx``;
+        with "onnx" every mode must be one of ONNX_MODES; --check_gpu, --report and the
+        SavedModel are the TFLite files' and need "tflite".
+      onnx_opset: the ONNX opset (onnx.DEFAULT_OPSET).
       weights: a weights folder holding ``<net>.npz/.json`` (hand3d-convert-weights
         output), one ``<stem>.npz`` for a single net, or "random" (Glorot init, paper
         size: for latency and size only).
@@ -66,6 +74,8 @@ class ExportConfig:
 
     nets: tuple = tflite.NETS
     modes: tuple = ("fp32",)
+    formats: tuple = ("tflite",)
+    onnx_opset: int = onnx_export.DEFAULT_OPSET
     weights: str | None = None
     output_dir: str = "export"
     input_size: tuple = (240, 320)
@@ -107,6 +117,21 @@ class ExportConfig:
                 "the accuracy report needs eval_data=eval.npz (make one with "
                 "hand3d-make-eval-set --dataset=synthetic --output=eval.npz)"
             )
+        self._check_formats()
+
+    def _check_formats(self):
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise ValueError(f"unknown format(s) {unknown}; formats are {list(FORMATS)}")
+        if "onnx" in self.formats:
+            no_onnx = [m for m in self.modes if m not in ONNX_MODES]
+            if no_onnx:
+                raise ValueError(
+                    f"mode(s) {no_onnx} have no ONNX export; with format onnx the modes "
+                    f"are {list(ONNX_MODES)} (TensorRT quantises the fp32 file itself)"
+                )
+        if "tflite" not in self.formats and (self.check_gpu or self.report):
+            raise ValueError("check_gpu and report check the .tflite files; add format tflite")
 
 
 @dataclasses.dataclass
@@ -210,6 +235,7 @@ class ExportRun:
     gpu_reports: dict
     saved_models: list
     qat_losses: dict
+    onnx_results: list = dataclasses.field(default_factory=list)
 
 
 def export_all(cfg: ExportConfig, nets: dict | None = None) -> ExportRun:
@@ -219,8 +245,15 @@ def export_all(cfg: ExportConfig, nets: dict | None = None) -> ExportRun:
       nets: already loaded nets {net: LoadedNet} (tests, the report); default: load_net.
     """
     out = tflite.ensure_writable_dir(cfg.output_dir)
+    if "onnx" in cfg.formats:
+        onnx_export.check_tools()
     loaded = nets or {n: load_net(n, cfg.weights, cfg.handsegnet_output_stride) for n in cfg.nets}
     shapes = {n: tflite.input_shapes(n, loaded[n].model, cfg.input_size) for n in cfg.nets}
+    run = ExportRun([], {}, [], {})
+    if "onnx" in cfg.formats:
+        run.onnx_results = _export_onnx(cfg, loaded, shapes, out)
+    if "tflite" not in cfg.formats:
+        return run
     needs_data = any(m in tflite.CALIBRATED_MODES for m in cfg.modes)
     with tempfile.TemporaryDirectory(prefix="hand3d_calib_") as tmp:
         data = cfg.calibration_data
@@ -239,7 +272,6 @@ def export_all(cfg: ExportConfig, nets: dict | None = None) -> ExportRun:
                     n, data, shapes[n], cfg.num_calibration, cfg.calibration_split
                 )
                 calib[n] = representative_dataset(arrays)
-        run = ExportRun([], {}, [], {})
         for n in cfg.nets:
             net = loaded[n]
             for mode in cfg.modes:
@@ -271,6 +303,23 @@ def export_all(cfg: ExportConfig, nets: dict | None = None) -> ExportRun:
                         tflite.save_float_savedmodel(net.model, n, out, shapes[n])
                     )
     return run
+
+
+def _export_onnx(cfg: ExportConfig, loaded: dict, shapes: dict, out: pathlib.Path) -> list:
+    """``<net>_<mode>.onnx`` + sidecar for every net and mode; one tf2onnx run per net."""
+    results = []
+    for n in cfg.nets:
+        net = loaded[n]
+        fp32 = onnx_export.convert(n, net.model, shapes[n], cfg.onnx_opset)
+        for mode in cfg.modes:
+            results.append(
+                onnx_export.export_onnx(
+                    net.model, n, mode, out, shapes=shapes[n], opset=cfg.onnx_opset,
+                    lifting_variant=net.lifting_variant, weights_path=net.weights_path,
+                    fp32=fp32,
+                )
+            )  # fmt: skip
+    return results
 
 
 def check_exports(output_dir, nets=tflite.NETS, modes=tflite.MODES) -> dict[str, GpuReport]:
@@ -322,6 +371,8 @@ def run_export(cfg: ExportConfig, log=print) -> ExportSummary:
             check_weights(n, cfg.weights)
         if cfg.convert:
             tflite.ensure_writable_dir(cfg.output_dir)
+        if cfg.convert and "onnx" in cfg.formats:
+            onnx_export.check_tools()
         loaded = {n: load_net(n, cfg.weights, cfg.handsegnet_output_stride) for n in cfg.nets}
     summary = ExportSummary()
     if cfg.convert:
@@ -329,6 +380,10 @@ def run_export(cfg: ExportConfig, log=print) -> ExportSummary:
         for r in summary.run.results:
             log(f"{r.tflite_path}  {r.sidecar['model_bytes'] / 1e6:.2f} MB  "
                 f"ops {', '.join(r.sidecar['ops'])}")  # fmt: skip
+        for r in summary.run.onnx_results:
+            worst = max(r.max_rel_error.values())
+            log(f"{r.onnx_path}  {r.sidecar['model_bytes'] / 1e6:.2f} MB  opset "
+                f"{r.sidecar['opset']}  max rel. error vs Keras {worst:.2g}")  # fmt: skip
         for path in summary.run.saved_models:
             log(f"{path}  (float SavedModel)")
     if cfg.check_gpu:
