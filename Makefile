@@ -13,10 +13,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Everything: the runtime, TensorFlow (the [tf] extra) and pytest. A device needs only
-# `pip install hand3d_tf` (docs/devices.md). Re-run when setup.py changes.
+# Everything: the runtime, TensorFlow and the ONNX converter (the [tf] extra), ONNX Runtime
+# (the [onnx] extra) and pytest. A device needs only `pip install hand3d_tf` (+ [onnx] for
+# .onnx models; docs/devices.md). Re-run when setup.py changes.
 $(STAMP): setup.py | $(PY)
-	$(PY) -m pip install --quiet -e ".[tf,test]"
+	$(PY) -m pip install --quiet -e ".[tf,onnx,test]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -33,7 +33,17 @@ TF_REQUIRES = [
     "tf-keras>=2.21,<2.22",
     "tensorflow-model-optimization>=0.8.1,<0.9",
     "scipy>=1.11",
+    # hand3d-export --format=onnx (docs/export.md, "ONNX"): tested with tf2onnx 1.17.0 and
+    # onnx 1.23.2 under TensorFlow 2.21; the export also needs the [onnx] extra to check
+    # each file against Keras.
+    "tf2onnx>=1.17,<1.18",
+    "onnx>=1.23,<1.24",
 ]
+
+# `pip install 'hand3d_tf[onnx]'`: ONNX Runtime for the .onnx models (hand3d-benchmark
+# --delegate=ort_*; docs/devices.md). The CPU wheel; on NVIDIA GPUs install onnxruntime-gpu
+# instead, on Jetson NVIDIA's build of it (docs/devices.md). Tested with 1.32.0.
+ONNX_REQUIRES = ["onnxruntime>=1.32,<2"]
 
 CONSOLE_SCRIPTS = [
     "hand3d-convert-weights=hand3d_tf.cli.convert_weights:run",
@@ -82,6 +92,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "tf": TF_REQUIRES,
+        "onnx": ONNX_REQUIRES,
         "test": ["pytest>=8"],
         "tensorboard": ["tensorboard>=2.21,<2.22"],
     },
