@@ -49,9 +49,9 @@ MODES = schema.ONNX_MODES
 # parses; ONNX Runtime 1.32 and TensorRT 8.6/10 (JetPack 6) read it too (docs/devices.md).
 DEFAULT_OPSET = 17
 # Export check against Keras: max |ONNX - Keras| / max |Keras| per output. fp32: 1e-5
-# (measured at most 1.8e-6, docs/export.md "ONNX"); fp16 computes in float16 (11-bit
-# mantissa, 4.9e-4 relative rounding per op), measured at most 1.6e-3: the TFLite fp16
-# tests' 1e-2 (tests/test_export.py FLOAT_RTOL).
+# (measured at most 2.0e-6, docs/export.md "ONNX"); fp16 computes in float16 (11-bit
+# mantissa, 4.9e-4 relative rounding per op), measured at most 2.9e-3: the bound is the
+# TFLite fp16 tests' 1e-2 (tests/test_export.py FLOAT_RTOL).
 VERIFY_RTOL = {"fp32": 1e-5, "fp16": 1e-2}
 VERIFY_SAMPLES = 2
 TOOLS = ("tf2onnx", "onnx", "onnxruntime")
