@@ -45,8 +45,8 @@ from hand3d_tf.lite import sidecar as schema
 
 FORMAT = schema.ONNX_FORMAT
 MODES = schema.ONNX_MODES
-# Opset 17: the newest that tf2onnx 1.17 emits fully and that TensorRT 8.5 (JetPack 5.1)
-# parses; ONNX Runtime 1.32 and TensorRT 8.6/10 (JetPack 6) read it too (docs/devices.md).
+# Opset 17: ONNX Runtime 1.32 reads it, and it is the newest TensorRT's ONNX parser takes
+# from 8.5 (JetPack 5.1) on (docs/export.md, "ONNX").
 DEFAULT_OPSET = 17
 # Export check against Keras: max |ONNX - Keras| / max |Keras| per output. fp32: 1e-5
 # (measured at most 2.0e-6, docs/export.md "ONNX"); fp16 computes in float16 (11-bit
