@@ -96,3 +96,15 @@ def test_flag_names_shared_by_tools_have_one_definition():
             own.setdefault(name, []).append(tool)
     twice = {name: tools for name, tools in own.items() if len(tools) > 1 or name in SHARED_NAMES}
     assert twice == {}
+
+
+def test_filtered_stderr_drops_only_the_known_noise():
+    code = (
+        "import os, re, sys; from hand3d_tf.quiet import filtered_stderr\n"
+        "with filtered_stderr(re.compile('^NOISE')):\n"
+        "    os.write(2, b'NOISE one\\nkept line\\nNOISE two\\n')\n"
+        "print('done')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "done\n"
+    assert out.stderr == "kept line\n"

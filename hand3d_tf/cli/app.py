@@ -29,12 +29,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 
 from absl import flags
 
 from hand3d_tf.cli import errors
+from hand3d_tf.quiet import filtered_stderr
 
 HELP_FLAGS = ("-h", "--help", "-?", "--helpshort")
 
@@ -95,21 +95,9 @@ def quiet_tensorflow():
     if "tensorflow" in sys.modules or os.environ.get("HAND3D_VERBOSE_STARTUP"):
         return _import_tensorflow()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO banners; warnings stay
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            tf = _import_tensorflow()
-            tf.config.list_physical_devices()  # the CUDA probe happens here
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines():
-                if not STARTUP_NOISE.search(line):
-                    print(line, file=sys.stderr)
+    with filtered_stderr(STARTUP_NOISE):
+        tf = _import_tensorflow()
+        tf.config.list_physical_devices()  # the CUDA probe happens here
     return tf
 
 

@@ -32,6 +32,7 @@ from hand3d_tf.files import sha256_file
 from hand3d_tf.lite import nets as lite_nets
 from hand3d_tf.lite import runner
 from hand3d_tf.lite import sidecar as sc
+from hand3d_tf.quiet import LITERT_NOISE, filtered_stderr
 
 DEFAULT_MODE = sc.REFERENCE_MODE  # fp32: equals the Keras backend within float rounding
 RUNTIMES = ("ai_edge_litert", "tflite_runtime")
@@ -114,7 +115,8 @@ def load_models(directory, mode: str = DEFAULT_MODE, threads: int | None = None)
     models = {}
     for net, car in cars.items():
         entry = lite_nets.ModelEntry(pathlib.Path(directory) / car.model_file, car)
-        model = lite_nets.NetModel(entry, runner.Model(entry.path, runtime, threads=threads))
+        with filtered_stderr(LITERT_NOISE):  # LiteRT's "Created ... XNNPACK delegate" line
+            model = lite_nets.NetModel(entry, runner.Model(entry.path, runtime, threads=threads))
         if model.batch != 1:
             raise TfliteBackendError(f"{entry.path}: the backend needs batch 1, not {model.batch}")
         models[net] = model
