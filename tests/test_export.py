@@ -543,3 +543,13 @@ def test_fp32_and_fp16_exports_are_gpu_delegate_ready(net, nets, shapes, exporte
         assert f"{net}_{mode}" in path.name
         report = gpu_check.check_gpu_compatibility(path)
         assert report.ok, report.summary()
+
+
+def test_target_status_says_why_a_target_cannot_be_judged():
+    from hand3d_tf.export.report import _target_status
+
+    assert _target_status("fp16", 0.5, 0.5, 0.995) == ("argmax agreement >= 0.99", "met")
+    assert _target_status("fp16", None, None, None)[1] == "n/a (no fp32 export)"
+    # The lifting has no argmax: its fp16 agreement cannot be judged, its drop is shown.
+    assert _target_status("fp16", 0.7, 0.7, None)[1] == "n/a (no argmax; see its metric drop)"
+    assert _target_status("int8", 0.70, 0.75, None) == ("drop <= 0.02", "MISSED by 0.0300")
