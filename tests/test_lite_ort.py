@@ -209,3 +209,14 @@ def test_harness_runs_the_onnx_models_and_pipeline(default_onnx_dir, tmp_path, c
     (pipe,) = result["pipelines"]
     assert pipe["status"] == "ok" and pipe["mode"] == "fp32" and pipe["delegate"] == "ort_cpu"
     assert pipe["stages_ms"]["posenet"]["median"] > 0
+
+
+def test_session_keys_are_session_settings_and_spinning_is_off_by_default(tmp_path):
+    provider, session = ort.split_options({"trt_fp16_enable": "True", "session.x": "1"})
+    assert provider == {"trt_fp16_enable": "True"} and session == {"session.x": "1"}
+    assert ort.SESSION_DEFAULTS == {"session.intra_op.allow_spinning": "0"}
+    path = _tiny_onnx(tmp_path / "t.onnx")
+    model = ort.OrtModel(
+        path, ort.load_runtime(), delegate_options={"session.intra_op.allow_spinning": "1"}
+    )
+    assert model.providers == ["CPUExecutionProvider"]

@@ -12,6 +12,9 @@ provider is chosen by the harness's ``--delegate`` value:
                   ``trt_engine_cache_enable`` + ``trt_engine_cache_path``, ...
 ================  ==============================================================================
 
+Sessions run with ``SESSION_DEFAULTS`` (intra-op spinning off); ``--delegate_option`` keys
+that start with ``session.`` are session settings, the others the provider's options.
+
 A provider that is requested but not in ``onnxruntime.get_available_providers()`` (the
 CPU-only wheel has neither CUDA nor TensorRT), or that the session dropped while loading,
 raises ``runner.DelegateError`` naming the model and the provider: as with the TFLite GPU
@@ -58,6 +61,11 @@ TRT_OPTIONS = (
     "trt_max_workspace_size",
     "device_id",
 )
+# Session settings (ONNX Runtime's own "session.*" keys; --delegate_option=session.KEY=VALUE
+# overrides). Spinning off: the pipeline holds three sessions, and the idle ones' spinning
+# intra-op threads took the cores from the running one. On the 2-core EPYC one frame of the
+# default model took 228 ms with spinning and 72 ms without (benchmarks/RESULTS.md).
+SESSION_DEFAULTS = {"session.intra_op.allow_spinning": "0"}
 SUFFIX = ".onnx"
 INSTALL_HINT = "pip install 'hand3d_tf[onnx]' (on a Jetson: NVIDIA's onnxruntime-gpu wheel)"
 # ONNX element types (NodeArg.type) -> NumPy dtypes.
@@ -103,6 +111,14 @@ def session_providers(delegate: str, options: dict | None = None) -> list:
     return [first, *FALLBACKS[delegate]]
 
 
+def split_options(options: dict | None) -> tuple[dict, dict]:
+    """--delegate_option pairs -> (provider options, session config entries): keys that start
+    with ``session.`` are ONNX Runtime session settings, the others the provider's."""
+    options = dict(options or {})
+    session = {k: v for k, v in options.items() if k.startswith("session.")}
+    return {k: v for k, v in options.items() if k not in session}, session
+
+
 def _tensor_info(arg) -> runner.TensorInfo:
     if arg.type not in ONNX_DTYPES:
         raise ValueError(f"tensor {arg.name!r} has type {arg.type}, not one of {list(ONNX_DTYPES)}")
@@ -122,7 +138,8 @@ class OrtModel:
         runtime: from ``load_runtime``.
         threads: intra-op threads of the session (the CPU provider's thread pool).
         delegate: one of ``DELEGATES``.
-        delegate_options: the requested provider's options (strings; ``TRT_OPTIONS``).
+        delegate_options: the requested provider's options (strings; ``TRT_OPTIONS``);
+            ``session.*`` keys are session settings instead (``SESSION_DEFAULTS``).
 
     Attributes:
         inputs / outputs: ``runner.TensorInfo`` (never quantised) in the session's order.
@@ -164,14 +181,17 @@ class OrtModel:
                 f"available in onnxruntime {runtime.version}; it has {available} "
                 "(CUDA/TensorRT need the onnxruntime-gpu build, docs/devices.md)"
             )
+        provider_options, session_config = split_options(delegate_options)
         providers = [
-            p for p in session_providers(delegate, delegate_options) if _name(p) in available
+            p for p in session_providers(delegate, provider_options) if _name(p) in available
         ]
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: a failed provider raises below
+        for key, value in {**SESSION_DEFAULTS, **session_config}.items():
+            options.add_session_config_entry(key, str(value))
         t0 = time.perf_counter()
         try:
             self._session = ort.InferenceSession(
