@@ -3,7 +3,6 @@ end-to-end pipeline on the bundled default against the TFLite fp32 one."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pathlib
 import subprocess
@@ -15,7 +14,6 @@ import pytest
 
 from hand3d_tf.lite import nets, ort, runner
 from hand3d_tf.lite import pipeline as lite_pipeline
-from hand3d_tf.lite import sidecar as sc
 
 onnxruntime = pytest.importorskip("onnxruntime")
 DEFAULT = pathlib.Path(__file__).resolve().parents[1] / "weights" / "default"
@@ -118,47 +116,22 @@ def test_benchmark_cli_flag_errors_are_one_line(capsys):
 # --- the bundled default as ONNX ------------------------------------------------------------
 
 
-def _entry(arg) -> dict:
-    # The export's tensor names are the roles (hand3d_tf/export/tflite.py serving_function).
-    return {"name": arg.name, "role": arg.name, "shape": list(arg.shape), "dtype": "float32",
-            "quantization": None}  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 def default_onnx_dir(tmp_path_factory):
     """The bundled default's three nets as ``<net>_fp32.onnx`` + ``.onnx.json`` sidecars,
-    converted here with tf2onnx from the Keras weights (the TFLite export's signatures)."""
-    tf2onnx = pytest.importorskip("tf2onnx")
-    onnx = pytest.importorskip("onnx")
-    import tensorflow as tf
-
-    from hand3d_tf.export import exporter, tflite
-    from hand3d_tf.version import __version__
+    exported here from its Keras weights by hand3d-export's library (tf2onnx)."""
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnx")
+    from hand3d_tf.export import exporter
+    from hand3d_tf.export import onnx as onnx_export
 
     out = tmp_path_factory.mktemp("onnx_default")
     for net in NET_ORDER:
-        model = exporter.load_net(net, str(DEFAULT)).model
-        fn = tflite.serving_function(net, model, tflite.input_shapes(net, model))
-        proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=17)
-        path = out / f"{net}_fp32.onnx"
-        blob = proto.SerializeToString()
-        path.write_bytes(blob)
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        tcar = json.loads((DEFAULT / f"{net}_fp32.json").read_text())
-        args = {a.name: a for a in session.get_inputs() + session.get_outputs()}
-        car = dict(
-            tcar,
-            format=sc.ONNX_FORMAT,
-            model_file=path.name,
-            model_sha256=hashlib.sha256(blob).hexdigest(),
-            model_bytes=len(blob),
-            inputs=[_entry(args[r]) for r in sc.NET_INPUT_ROLES[net]],
-            outputs=[_entry(args[r]) for r in sc.NET_OUTPUT_ROLES[net] if r in args],
-            opset=17,
-            converter={"tensorflow": tf.__version__, "tf2onnx": tf2onnx.__version__,
-                       "onnx": onnx.__version__, "hand3d_tf": __version__},
+        loaded = exporter.load_net(net, str(DEFAULT))
+        onnx_export.export_onnx(
+            loaded.model, net, "fp32", out,
+            lifting_variant=loaded.lifting_variant, weights_path=loaded.weights_path,
         )  # fmt: skip
-        sc.sidecar_path(path).write_text(json.dumps(car))
     return out
 
 

@@ -4,10 +4,12 @@
 ``sidecar``     the one schema of the ``<net>_<mode>.json`` beside each ``.tflite``: names
                 (FORMAT, MODES, roles, REQUIRED_KEYS), ``validate``, ``load_sidecar``
 ``runner``      LiteRT / tflite-runtime interpreter, delegates, (de)quantisation, timing
-``nets``        find exported models and run them by role (image, scoremap, hand_side)
+``ort``         ONNX Runtime for the ``.onnx`` exports: the same model interface, execution
+                providers (``ort_cpu|ort_cuda|ort_tensorrt``); onnxruntime imported lazily
+``nets``        find exported models (.tflite, or .onnx for ort_*) and run them by role
 ``evalset``     read and check ``eval.npz`` (``hand3d-make-eval-set``)
 ``accuracy``    per-net accuracy on the eval set (docs/original.md §7), agreement with fp32
-``pipeline``    HandSegNet -> glue -> PoseNet -> glue -> lifting on TFLite models
+``pipeline``    HandSegNet -> glue -> PoseNet -> glue -> lifting on TFLite or ONNX models
 ==============  ===========================================================================
 
 Every module imports only NumPy, OpenCV, the standard library and the TensorFlow-free
