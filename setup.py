@@ -59,6 +59,7 @@ CONSOLE_SCRIPTS = [
     "hand3d-benchmark=hand3d_tf.benchmark.cli:benchmark",
     "hand3d-benchmark-compare=hand3d_tf.benchmark.cli:compare",
     "hand3d-benchmark-android=hand3d_tf.benchmark.cli:android",
+    "hand3d-benchmark-trtexec=hand3d_tf.benchmark.cli:trtexec",
 ]
 
 # The bundled default model, its card and the demo image travel with a wheel too; the

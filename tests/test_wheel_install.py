@@ -66,7 +66,7 @@ def test_wheel_holds_only_hand3d_tf(wheel):
     assert {t for t in tops if not t.startswith("hand3d_tf")} == set()
     entry_points = _dist_info_file(wheel, "entry_points.txt")
     for script in ("hand3d-predict", "hand3d-benchmark", "hand3d-benchmark-compare",
-                   "hand3d-benchmark-android"):  # fmt: skip
+                   "hand3d-benchmark-android", "hand3d-benchmark-trtexec"):  # fmt: skip
         assert f"\n{script} = hand3d_tf." in entry_points, script
 
 
