@@ -18,6 +18,7 @@ import pytest
 
 from hand3d_tf.benchmark import bench, compare, latency, report
 from hand3d_tf.lite.evalset import load_eval_set
+from tests.helpers import tensorflow_after
 from tests.lite_models import FRAME_HW, N_EVAL, make_eval_arrays, save_eval
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -93,13 +94,7 @@ def test_every_benchmark_module_imports_no_tensorflow():
     package = REPO / "hand3d_tf" / "benchmark"
     modules = sorted(f"hand3d_tf.benchmark.{p.stem}" for p in package.glob("[!_]*.py"))
     assert len(modules) >= 8
-    code = (
-        f"import sys, {', '.join(modules)}; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('tensorflow', 'tf_keras', 'keras', 'tensorflow_model_optimization')))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert tensorflow_after(f"import {', '.join(modules)}") == []
 
 
 def test_latency_stats_match_numpy():

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pathlib
 import re
-import subprocess
-import sys
 
 from hand3d_tf import constants
+from tests.helpers import tensorflow_after
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "hand3d_tf"
 BENCHMARKS = PACKAGE.parent / "benchmarks"
@@ -40,13 +39,10 @@ def test_values_and_their_users_agree():
 
 
 def test_constants_files_and_evaluation_import_no_tensorflow():
-    code = ("import sys, hand3d_tf.constants, hand3d_tf.files, hand3d_tf.evaluation, "
-            "hand3d_tf.evaluation.protocols, hand3d_tf.evaluation.baselines, "
-            "hand3d_tf.evaluation.lifting_diagnosis, hand3d_tf.evaluation.sources; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('tensorflow', 'tf_keras', 'keras')))")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    modules = ("hand3d_tf.constants, hand3d_tf.files, hand3d_tf.evaluation, "
+               "hand3d_tf.evaluation.protocols, hand3d_tf.evaluation.baselines, "
+               "hand3d_tf.evaluation.lifting_diagnosis, hand3d_tf.evaluation.sources")  # fmt: skip
+    assert tensorflow_after(f"import {modules}") == []
 
 
 def test_sha256_file_reads_in_blocks(tmp_path):

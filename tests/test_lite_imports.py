@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ast
 import pathlib
-import subprocess
-import sys
+
+from tests.helpers import tensorflow_after
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "hand3d_tf"
 LITE_MODULES = sorted(p.stem for p in (PACKAGE / "lite").glob("*.py") if p.stem != "__init__")
@@ -27,13 +27,7 @@ def _imported_modules(path: pathlib.Path) -> set[str]:
 def test_every_lite_module_imports_no_tensorflow():
     assert {"sidecar", "runner", "nets", "evalset", "accuracy", "pipeline"} <= set(LITE_MODULES)
     modules = ", ".join(f"hand3d_tf.lite.{m}" for m in LITE_MODULES)
-    code = (
-        f"import sys, hand3d_tf.lite, {modules}; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('tensorflow', 'tf_keras', 'keras', 'tensorflow_model_optimization')))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert tensorflow_after(f"import hand3d_tf.lite, {modules}") == []
 
 
 def test_nothing_in_the_package_imports_benchmarks():

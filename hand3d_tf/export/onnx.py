@@ -27,8 +27,6 @@ schema ``hand3d_tf.onnx/1`` is ``hand3d_tf/lite/sidecar.py``'s; it is checked wi
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import hashlib
 import importlib.util
 import json
 import os
@@ -37,10 +35,8 @@ import pathlib
 import numpy as np
 
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.constants import KEYPOINT_NAMES
 from hand3d_tf.export import tflite
 from hand3d_tf.export.tflite import ExportError
-from hand3d_tf.files import sha256_file
 from hand3d_tf.lite import sidecar as schema
 
 FORMAT = schema.ONNX_FORMAT
@@ -228,34 +224,13 @@ def describe(blob: bytes, proto, net: str, mode: str, model_file: str, opset: in
     outs = {v.name: v for v in proto.graph.output}
     inputs = [entry(r, ins[r]) for r in tflite.INPUT_ROLES[net]]
     outputs = [entry(r, outs[r]) for r in tflite.OUTPUT_ROLES[net] if r in outs]
-    first_in, first_out = inputs[0]["shape"], outputs[0]["shape"]
-    weights = pathlib.Path(weights_path) if weights_path else None
-    return {
-        "format": FORMAT,
-        "net": net,
-        "mode": mode,
-        "model_file": model_file,
-        "model_sha256": hashlib.sha256(blob).hexdigest(),
-        "model_bytes": len(blob),
-        "inputs": inputs,
-        "outputs": outputs,
-        "normalization": dict(schema.NORMALIZATION) if net != "lifting" else None,
-        "input_size": first_in[1:3],
-        "output_stride": int(round(first_in[1] / first_out[1])) if net != "lifting" else 1,
-        "keypoint_names": list(KEYPOINT_NAMES),
-        "lifting_variant": lifting_variant if net == "lifting" else None,
-        "weights_sha256": sha256_file(weights) if weights and weights.is_file() else None,
-        "weights_path": str(weights) if weights else None,
-        "opset": int(opset),
-        "ops": sorted({n.op_type for n in proto.graph.node}),
-        "converter": {
-            "tensorflow": tf.__version__,
-            "tf2onnx": tf2onnx.__version__,
-            "onnx": onnx.__version__,
-            "hand3d_tf": __version__,
-        },  # fmt: skip
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    converter = {"tensorflow": tf.__version__, "tf2onnx": tf2onnx.__version__,
+                 "onnx": onnx.__version__, "hand3d_tf": __version__}  # fmt: skip
+    return schema.describe(
+        FORMAT, net, mode, model_file, blob, inputs, outputs, lifting_variant=lifting_variant,
+        weights_path=weights_path, ops=sorted({n.op_type for n in proto.graph.node}),
+        converter=converter, opset=int(opset),
+    )  # fmt: skip
 
 
 @dataclasses.dataclass

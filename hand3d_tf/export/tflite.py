@@ -26,8 +26,6 @@ check the runtime applies when it reads one, before anything is written.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import hashlib
 import json
 import os
 import pathlib
@@ -38,9 +36,8 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.constants import KEYPOINT_NAMES, NETS
+from hand3d_tf.constants import NETS
 from hand3d_tf.export.gpu_check import model_ops
-from hand3d_tf.files import sha256_file
 from hand3d_tf.lite import sidecar as schema
 
 # The sidecar schema's names, kept here for this module's callers. INPUT_ROLES / OUTPUT_ROLES
@@ -226,29 +223,11 @@ def describe(
     by_index = {d["index"]: d for d in interp.get_input_details() + interp.get_output_details()}
     inputs = [_tensor_entry(r, by_index[ins[r]["index"]]) for r in INPUT_ROLES[net]]
     outputs = [_tensor_entry(r, by_index[outs[r]["index"]]) for r in OUTPUT_ROLES[net] if r in outs]
-    first_in, first_out = inputs[0]["shape"], outputs[0]["shape"]
-    weights = pathlib.Path(weights_path) if weights_path else None
-    return {
-        "format": FORMAT,
-        "net": net,
-        "mode": mode,
-        "model_file": model_file,
-        "model_sha256": hashlib.sha256(tflite).hexdigest(),
-        "model_bytes": len(tflite),
-        "inputs": inputs,
-        "outputs": outputs,
-        "normalization": dict(NORMALIZATION) if net != "lifting" else None,
-        "input_size": first_in[1:3],
-        # 1: logits already at the input size (in-model legacy resize); 8: host upsamples.
-        "output_stride": int(round(first_in[1] / first_out[1])) if net != "lifting" else 1,
-        "keypoint_names": list(KEYPOINT_NAMES),
-        "lifting_variant": lifting_variant if net == "lifting" else None,
-        "weights_sha256": sha256_file(weights) if weights and weights.is_file() else None,
-        "weights_path": str(weights) if weights else None,
-        "ops": model_ops(tflite),
-        "converter": {"tensorflow": tf.__version__, "hand3d_tf": __version__},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    return schema.describe(
+        FORMAT, net, mode, model_file, tflite, inputs, outputs, lifting_variant=lifting_variant,
+        weights_path=weights_path, ops=model_ops(tflite),
+        converter={"tensorflow": tf.__version__, "hand3d_tf": __version__},
+    )  # fmt: skip
 
 
 @dataclasses.dataclass

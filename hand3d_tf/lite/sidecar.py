@@ -21,11 +21,13 @@ TensorFlow-free: json and pathlib only.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import hashlib
 import json
 import pathlib
 from typing import Any
 
-from hand3d_tf.constants import NETS
+from hand3d_tf.constants import KEYPOINT_NAMES, NETS
 from hand3d_tf.files import sha256_file
 
 FORMAT = "hand3d_tf.tflite/1"
@@ -196,6 +198,41 @@ def _tensor_spec(entry: Any, path: pathlib.Path, where: str, allowed_roles) -> T
         scale=scale,
         zero_point=zero_point,
     )
+
+
+def describe(fmt: str, net: str, mode: str, model_file: str, blob: bytes, inputs: list,
+             outputs: list, *, lifting_variant: str | None, weights_path, ops: list,
+             converter: dict, **extra) -> dict:  # fmt: skip
+    """The sidecar dict both exporters write (``validate`` checks it): the fields every
+    format shares, computed one way, plus ``extra`` (e.g. ONNX's ``opset``).
+
+    inputs / outputs: [{"name", "role", "shape", "dtype", "quantization"}] in role order;
+    the first input's and output's shapes give the input size and the output stride.
+    """
+    first_in, first_out = inputs[0]["shape"], outputs[0]["shape"]
+    weights = pathlib.Path(weights_path) if weights_path else None
+    return {
+        "format": fmt,
+        "net": net,
+        "mode": mode,
+        "model_file": model_file,
+        "model_sha256": hashlib.sha256(blob).hexdigest(),
+        "model_bytes": len(blob),
+        "inputs": inputs,
+        "outputs": outputs,
+        "normalization": dict(NORMALIZATION) if net != "lifting" else None,
+        "input_size": first_in[1:3],
+        # 1: logits already at the input size (in-model legacy resize); 8: host upsamples.
+        "output_stride": int(round(first_in[1] / first_out[1])) if net != "lifting" else 1,
+        "keypoint_names": list(KEYPOINT_NAMES),
+        "lifting_variant": lifting_variant if net == "lifting" else None,
+        "weights_sha256": sha256_file(weights) if weights and weights.is_file() else None,
+        "weights_path": str(weights) if weights else None,
+        **extra,
+        "ops": ops,
+        "converter": converter,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def load_sidecar(path: pathlib.Path) -> Sidecar:
