@@ -142,6 +142,7 @@ def main(argv=None) -> int:
         parser.error(f"--index={args.index} is outside 0..{len(reader) - 1}")
     image, truth = example(reader, args.index, args.source)
     out = pathlib.Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeError("PNG encoding failed")
