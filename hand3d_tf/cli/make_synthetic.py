@@ -3,14 +3,18 @@
 Example:
   hand3d-make-synthetic --output_dir=data/synthetic --num_train=20000 --num_eval=1000 \\
       --seed=0 --workers=4 --preview=data/synthetic/preview.png
+  hand3d-make-synthetic --output_dir=data/sequences --num_train=50 --num_eval=10 \\
+      --sequence_length=60    # video: 50 + 10 sequences of 60 frames
 
 Writes <output_dir>/training/ and <output_dir>/evaluation/, each with color/, mask/, depth/
 (%05d.png) and anno_<split>.pickle, as RHD does (docs/original.md §8.1), plus a
 manifest.json (generator version, seed, counts, config). Training and evaluation use
 different sample streams derived from --seed. Each split is written into a temporary folder
 and renamed into place when complete; a split folder that holds another dataset is refused
-unless --overwrite is given. Exit status 2 with one line for a bad flag or path, before any
-sample is generated.
+unless --overwrite is given. With --sequence_length=N > 0, --num_train and --num_eval count
+sequences of N frames (one scene each, the hands moving), written as consecutive sample ids
+with a <split>/sequences.json index (docs/data.md, "Sequences"). Exit status 2 with one
+line for a bad flag or path, before any sample is generated.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ def define_flags(m: str) -> None:
                       "1: the first generator (uniform orientations, capsule hands), kept "
                       "reproducible; 2: hands held up in front of a person facing the camera",
                       module_name=m)  # fmt: skip
+    flags.DEFINE_integer("sequence_length", 0, "frames per sequence; 0 writes single images. "
+                         "N > 0: --num_train/--num_eval count sequences of N frames",
+                         lower_bound=0, module_name=m)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +65,20 @@ class MakeSyntheticConfig:
     preview_views: int
     overwrite: bool
     generator_version: int
+    sequence_length: int = 0
 
     def __post_init__(self):
         if not self.output_dir:
             raise UserError("--output_dir is required")
         if self.seed < 0:
             raise UserError(f"--seed must be non-negative; received {self.seed}")
+        if self.sequence_length < 0:
+            raise UserError(f"--sequence_length must be >= 0; received {self.sequence_length}")
+        if self.sequence_length and self.generator_version != 2:
+            raise UserError(
+                f"--sequence_length={self.sequence_length} needs --generator_version=2; "
+                f"received --generator_version={self.generator_version}"
+            )
 
     @classmethod
     def from_flags(cls, values=FLAGS) -> MakeSyntheticConfig:
@@ -92,7 +107,7 @@ def main(argv):
         make.make_dataset(
             config.output_dir, config.num_train, config.num_eval, config.seed, synthetic,
             workers=config.workers, overwrite=config.overwrite, preview=config.preview,
-            preview_views=config.preview_views,
+            preview_views=config.preview_views, sequence_length=config.sequence_length,
         )  # fmt: skip
 
 

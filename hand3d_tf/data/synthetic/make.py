@@ -2,6 +2,7 @@
 
     from hand3d_tf.data.synthetic.make import make_dataset
     make_dataset("data/synthetic", num_train=1000, num_eval=100, seed=0)
+    make_dataset("data/sequences", num_train=50, num_eval=10, sequence_length=60)  # video
 
 Cheap checks come first: when the preview path cannot be written or a split folder holds
 another dataset (without ``overwrite``), nothing is generated. Each split is written into a
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.preview import view_statistics, write_preview
 from hand3d_tf.data.synthetic.sample import iterate_samples
+from hand3d_tf.data.synthetic.sequence import render_sequence
 from hand3d_tf.data.synthetic.writer import (  # noqa: F401 (DatasetExistsError: callers')
     DatasetExistsError,
     check_target,
@@ -86,8 +88,12 @@ def make_dataset(
     preview=None,
     preview_views: int = 1000,
     log: Callable[[str], None] = print,
+    sequence_length: int = 0,
 ) -> dict:
     """Write ``<output_dir>/training`` and ``/evaluation`` (and the preview PNG).
+
+    sequence_length > 0: num_train and num_eval count sequences of that many frames
+    (writer.write_dataset); the preview then shows frames of the first training sequence.
 
     Returns {split: written folder, "preview": path or None}. Raises ValueError for a bad
     argument or path and writer.DatasetExistsError for a split folder that holds another
@@ -96,26 +102,41 @@ def make_dataset(
     config = config or SyntheticConfig()
     if seed < 0:
         raise ValueError(f"seed must be non-negative; received {seed}")
+    if sequence_length < 0:
+        raise ValueError(f"sequence_length must be >= 0; received {sequence_length}")
+    if sequence_length and config.generator_version != 2:
+        raise ValueError(f"sequences need generator_version 2; received {config.generator_version}")
+    unit = "sequences" if sequence_length else "samples"
     if preview:
         check_preview_path(preview)
     root = check_output_dir(output_dir)
     splits = (("training", int(num_train)), ("evaluation", int(num_eval)))
     for split, count in splits:
         if count < 0:
-            raise ValueError(f"the number of {split} samples must be >= 0; received {count}")
-        check_target(root / split, dataset_manifest(config, split, seed, count), overwrite)
+            raise ValueError(f"the number of {split} {unit} must be >= 0; received {count}")
+        planned = dataset_manifest(config, split, seed, count, sequence_length)
+        check_target(root / split, planned, overwrite)
     written = {}
     for split, count in splits:
         start = time.perf_counter()
         written[split] = write_dataset(
-            root, split, config, seed, count, workers=workers, overwrite=overwrite
-        )
-        rate = count / max(time.perf_counter() - start, 1e-9)
-        log(f"{split}: {count} samples -> {written[split]} ({rate:.1f} samples/s)")
+            root, split, config, seed, count, workers=workers, overwrite=overwrite,
+            sequence_length=sequence_length,
+        )  # fmt: skip
+        frames = count * (sequence_length or 1)
+        rate = frames / max(time.perf_counter() - start, 1e-9)
+        what = f"{count} sequences of {sequence_length} frames" if sequence_length else ""
+        per = "frames/s" if sequence_length else "samples/s"
+        log(f"{split}: {what or f'{count} samples'} -> {written[split]} ({rate:.1f} {per})")
     written["preview"] = None
     if preview:
         stream = split_seed(seed, "training")
-        samples = iterate_samples(config, stream, 0, PREVIEW_SAMPLES)
+        if sequence_length:  # frames spread over the first sequence
+            frames = render_sequence(config, stream, 0, sequence_length)
+            step = max(len(frames) // PREVIEW_SAMPLES, 1)
+            samples = frames[::step][:PREVIEW_SAMPLES]
+        else:
+            samples = iterate_samples(config, stream, 0, PREVIEW_SAMPLES)
         stats = view_statistics(config, stream, preview_views)
         written["preview"] = write_preview(preview, samples, stats=stats)
         log(f"preview -> {written['preview']}")

@@ -5,6 +5,7 @@
 <output_dir>/<split>/depth/%05d.png   depth in metres = (R * 256 + G) / (2^16 - 1) * 5, B = 0
 <output_dir>/<split>/anno_<split>.pickle  {id: {"xyz": [42, 3], "uv_vis": [42, 3], "K": [3, 3]}}
 <output_dir>/<split>/manifest.json  generator version, seeds, count, config, pickle sha256
+<output_dir>/<split>/sequences.json  sequences only (sequence_length > 0): sequence_index.py
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from hand3d_tf.data import manifest
 from hand3d_tf.data.manifest import write_manifest
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.sample import generate_sample
+from hand3d_tf.data.synthetic.sequence import render_sequence
+from hand3d_tf.data.synthetic.sequence_index import SEQUENCES_FILE, write_index
 from hand3d_tf.files import sha256_file
 
 # RHD depth PNGs: 16 bits over two channels spanning 0..5 m (docs/original.md §8.1).
 DEPTH_MAX_M = 5.0
 DEPTH_LEVELS = 2**16 - 1
 GENERATOR_NAME = "hand3d_tf.data.synthetic"
+SEQUENCE_GENERATOR_NAME = "hand3d_tf.data.synthetic.sequence"
 
 
 def split_seed(seed: int, split: str) -> int:
@@ -84,7 +88,29 @@ def _work(args) -> tuple[int, dict]:
     return index, write_sample_files(pathlib.Path(split_dir), index, sample)
 
 
+def _work_sequence(args) -> tuple[int, list, list]:
+    split_dir, config, stream_seed, index, length = args
+    cv2.setNumThreads(1)
+    frames = render_sequence(config, stream_seed, index, length)
+    annos = [write_sample_files(pathlib.Path(split_dir), index * length + f["frame"], f)
+             for f in frames]  # fmt: skip
+    return index, annos, [f["in_frame"] for f in frames]
+
+
+def _canonical(anno: dict) -> dict:
+    """The annotation with its keys and arrays rebuilt in this process. One that came back
+    from a worker carries its own copies of the key strings and dtype objects, which pickle
+    writes out again instead of referring back to the first ones, so the pickle's bytes
+    would depend on how the samples were split between processes."""
+    out = {}
+    for key in ("xyz", "uv_vis", "K"):
+        out[key] = np.empty(np.shape(anno[key]), np.float32)
+        out[key][...] = anno[key]
+    return out
+
+
 def _write_pickle_atomically(path: pathlib.Path, annotations: dict) -> None:
+    annotations = {i: _canonical(anno) for i, anno in annotations.items()}
     atomic_write(path, lambda f: pickle.dump(annotations, f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
@@ -92,8 +118,19 @@ class DatasetExistsError(ValueError):
     """The target split folder holds another dataset (and overwrite was not asked for)."""
 
 
-def dataset_manifest(config: SyntheticConfig, split: str, seed: int, count: int) -> dict:
-    """What a split's manifest.json says about its data (without the annotation hash)."""
+def dataset_manifest(
+    config: SyntheticConfig, split: str, seed: int, count: int, sequence_length: int = 0
+) -> dict:
+    """What a split's manifest.json says about its data (without the annotation hash).
+
+    sequence_length > 0: ``count`` sequences of that many frames; the manifest's count is
+    then the number of frames (the samples a reader finds) and it names the sequence index.
+    """
+    if sequence_length:
+        planned = dataset_manifest(config, split, seed, count * sequence_length)
+        return dict(planned, generator=SEQUENCE_GENERATOR_NAME, sequences=int(count),
+                    sequence_length=int(sequence_length),
+                    sequence_index=SEQUENCES_FILE)  # fmt: skip
     return {
         "split": split,
         "count": int(count),
@@ -118,7 +155,11 @@ def check_target(split_dir, planned: dict, overwrite: bool = False) -> None:
         existing = manifest.read_manifest(split_dir)
     except manifest.InconsistentDatasetError:
         existing = None
-    if existing is not None and manifest.same_dataset(existing, planned):
+    if (
+        existing is not None
+        and manifest.same_dataset(existing, planned)
+        and existing.get("sequence_length") == planned.get("sequence_length")
+    ):
         return
     what = manifest.describe(existing) if existing else "files without a manifest"
     raise DatasetExistsError(
@@ -182,8 +223,14 @@ def write_dataset(
     workers: int = 1,
     progress: bool = True,
     overwrite: bool = False,
+    sequence_length: int = 0,
 ) -> pathlib.Path:
     """Generate ``count`` samples of ``split`` into output_dir/split; returns the pickle path.
+
+    sequence_length > 0: ``count`` sequences of that many frames instead
+    (sequence.render_sequence(config, split_seed(seed, split), s, sequence_length)), frame t
+    of sequence s written as sample s * sequence_length + t, plus ``sequences.json``
+    (sequence_index.py).
 
     Sample i is generate_sample(config, split_seed(seed, split), i): the files do not depend
     on ``workers``. The split is written into a temporary folder next to the target
@@ -192,11 +239,14 @@ def write_dataset(
     killed run leaves the previous split untouched and never a mix of two. A non-empty
     target holding another dataset raises DatasetExistsError unless ``overwrite``.
     """
-    if count < 0 or workers < 1:
-        raise ValueError(f"count must be >= 0 and workers >= 1; received {count}, {workers}")
+    if count < 0 or workers < 1 or sequence_length < 0:
+        raise ValueError(
+            f"count and sequence_length must be >= 0 and workers >= 1; received {count}, "
+            f"{sequence_length}, {workers}"
+        )
     root = pathlib.Path(output_dir)
     split_dir = root / split
-    planned = dataset_manifest(config, split, seed, count)
+    planned = dataset_manifest(config, split, seed, count, sequence_length)
     check_target(split_dir, planned, overwrite)
     stream_seed = split_seed(seed, split)
     root.mkdir(parents=True, exist_ok=True)
@@ -204,8 +254,13 @@ def write_dataset(
     tmp = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".{split}.writing-{os.getpid()}-"))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # a plain folder's permissions, not mkdtemp's 0o700
-        path = _write_split(tmp, split, config, stream_seed, count, workers, progress)
-        write_manifest(tmp, dict(planned, annotations_sha256=sha256_file(path)))
+        path = _write_split(
+            tmp, split, config, stream_seed, count, workers, progress, sequence_length
+        )
+        written = dict(planned, annotations_sha256=sha256_file(path))
+        if sequence_length:
+            written["sequence_index_sha256"] = sha256_file(tmp / SEQUENCES_FILE)
+        write_manifest(tmp, written)
         _move_into_place(tmp, split_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -213,31 +268,40 @@ def write_dataset(
     return split_dir / path.name
 
 
-def _write_split(split_dir, split, config, stream_seed, count, workers, progress):
+def _write_split(split_dir, split, config, stream_seed, count, workers, progress, length=0):
     for sub in ("color", "mask", "depth"):
         (split_dir / sub).mkdir(parents=True, exist_ok=True)
     jobs = [(str(split_dir), config, stream_seed, i) for i in range(count)]
+    work, chunksize = _work, 8
+    if length:  # one job per sequence: its frames share one scene
+        jobs, work, chunksize = [job + (length,) for job in jobs], _work_sequence, 1
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=count, desc=f"synthetic {split}", unit="img")
-    annotations = {}
+        bar = tqdm(total=count, desc=f"synthetic {split}", unit="seq" if length else "img")
+    annotations, in_frame = {}, {}
 
     def collect(results):
-        for index, anno in results:
-            annotations[index] = anno
+        for index, anno, *flags in results:
+            if length:
+                annotations.update((index * length + t, a) for t, a in enumerate(anno))
+                in_frame[index] = flags[0]
+            else:
+                annotations[index] = anno
             if bar is not None:
                 bar.update(1)
 
     if workers == 1:
-        collect(map(_work, jobs))
+        collect(map(work, jobs))
     else:
         # spawn: never fork a parent that may hold TensorFlow or OpenCV threads.
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            collect(pool.imap_unordered(_work, jobs, chunksize=8))
+            collect(pool.imap_unordered(work, jobs, chunksize=chunksize))
     if bar is not None:
         bar.close()
+    if length:
+        write_index(split_dir, split, length, [in_frame[i] for i in range(count)])
     path = split_dir / f"anno_{split}.pickle"
     _write_pickle_atomically(path, {i: annotations[i] for i in sorted(annotations)})
     return path
