@@ -431,12 +431,22 @@ class ColorHandPose3D:
         frames = np.asarray(check_finite("frames", frames), np.float32)
         logits = self.segment_normalized(frames)
         loc = glue.locate_hand(logits)
-        crop = glue.crop_hand(frames, loc.center_rowcol, loc.scale)
+        out = self._pose_at(frames, loc.center_rowcol, loc.scale, hand_side)
+        return dict(logits=logits, location=loc, **out)
+
+    def _pose_at(self, frames, center_rowcol, scale, hand_side) -> dict[str, np.ndarray]:
+        """Crop at (centre [B, 2] (row, col), scale [B]) -> PoseNet -> keypoints (-> lifting).
+
+        The second half of ``run_normalized``, also run alone by ``predict_at`` (tracking,
+        docs/tracking.md): "crop", "scoremaps", "keypoints_uv", "keypoint_scores" and, when
+        ``hand_side`` is given, "keypoints_xyz".
+        """
+        crop = glue.crop_hand(frames, center_rowcol, scale)
         scoremaps = self._pose2d(crop)
         crop_rowcol, scores = glue.keypoints_from_scoremaps(scoremaps)
-        rowcol = glue.crop_to_image(crop_rowcol, loc.center_rowcol, loc.scale)
-        out = dict(logits=logits, location=loc, crop=crop, scoremaps=scoremaps,
-                   keypoints_uv=rowcol[..., ::-1], keypoint_scores=scores)  # fmt: skip
+        rowcol = glue.crop_to_image(crop_rowcol, center_rowcol, scale)
+        out = dict(crop=crop, scoremaps=scoremaps, keypoints_uv=rowcol[..., ::-1],
+                   keypoint_scores=scores)  # fmt: skip
         if hand_side is not None:
             sides = hand_side_batch(hand_side, frames.shape[0])
             out["keypoints_xyz"] = self._lift(scoremaps, sides)["xyz"]
@@ -511,23 +521,76 @@ class ColorHandPose3D:
         sides = hand_side_batch(hand_side, images.shape[0])
         net_images = self._network_images(images)
         out = self.run_normalized(glue.normalize_image(net_images), sides)
-        logits, loc, crop, scoremaps = out["logits"], out["location"], out["crop"], out["scoremaps"]
+        loc = out["location"]
+        center_rowcol = loc.center_rowcol.astype(np.float64)
+        scale = loc.scale.astype(np.float64)
+        return self._result(images, net_images, out, center_rowcol, scale, out["logits"],
+                            loc.mask, loc.hand_found.copy())  # fmt: skip
+
+    def predict_at(self, images, center_xy, scale, hand_side="left") -> HandPoseResult:
+        """PoseNet + lifting on the crop at a given centre and scale; HandSegNet is skipped.
+
+        The tracker's entry point (hand3d_tf/tracking.py, docs/tracking.md): the crop comes
+        from the previous frame's keypoints instead of this frame's hand mask. Everything
+        after the crop is ``predict``'s, so the crop ``predict`` derived from the mask gives
+        ``predict``'s keypoints exactly.
+
+        images: uint8 RGB [H, W, 3] or [B, H, W, 3]; center_xy: [2] or [B, 2] (x, y) pixels
+        and scale: scalar or [B] crop pixels per image pixel, both in the caller's frame (as
+        ``HandPoseResult.center_xy`` / ``scale``). The result's hand_scoremap is read-only
+        zeros, hand_mask all False and hand_found True (no segmentation ran).
+        """
+        images, _ = prepare_images(images)
+        batch = images.shape[0]
+        sides = hand_side_batch(hand_side, batch)
+        center_xy = check_finite("center_xy", np.asarray(center_xy, np.float64))
+        scale = check_finite("scale", np.asarray(scale, np.float64))
+        if center_xy.shape not in ((2,), (batch, 2)) or scale.shape not in ((), (1,), (batch,)):
+            raise ValueError(
+                f"center_xy must be [2] or [{batch}, 2] and scale a number or [{batch}] for "
+                f"{batch} images; received shapes {center_xy.shape} and {scale.shape}"
+            )
+        if np.any(scale <= 0):
+            raise ValueError(f"scale must be > 0; received {scale.tolist()}")
+        center_rowcol = np.broadcast_to(center_xy[..., ::-1], (batch, 2)).astype(np.float32)
+        scale = np.broadcast_to(scale.reshape(-1), (batch,)).astype(np.float32)
+        net_images = self._network_images(images)
+        net_hw, hw = net_images.shape[1:3], images.shape[1:3]
+        net_rowcol, net_scale = center_rowcol, scale
+        if net_hw != hw:  # into the network's frame, the inverse of predict's mapping back
+            net_rowcol = map_points(center_rowcol, hw, net_hw).astype(np.float32)
+            factor = math.sqrt(net_hw[0] * net_hw[1] / (hw[0] * hw[1]))
+            net_scale = (scale.astype(np.float64) / factor).astype(np.float32)
+        frames = glue.normalize_image(net_images)
+        out = self._pose_at(frames, net_rowcol, net_scale, sides)
+        return self._result(images, net_images, out, net_rowcol.astype(np.float64),
+                            net_scale.astype(np.float64), None, None,
+                            np.ones(batch, bool))  # fmt: skip
+
+    def _result(self, images, net_images, out, center_rowcol, scale, logits, mask, found):
+        """A HandPoseResult in the caller's frame from a network-frame ``_pose_at`` output.
+
+        logits and mask None (``predict_at``): read-only zero logits, an empty mask.
+        """
+        crop, scoremaps = out["crop"], out["scoremaps"]
         xyz, scores = out["keypoints_xyz"], out["keypoint_scores"]
         keypoints_rowcol = out["keypoints_uv"][..., ::-1]
-        center_rowcol = loc.center_rowcol.astype(np.float64)
-        scale, mask = loc.scale.astype(np.float64), loc.mask
         net_hw, hw = net_images.shape[1:3], images.shape[1:3]
         if net_hw != hw:  # back to the caller's frame
             keypoints_rowcol = map_points(keypoints_rowcol, net_hw, hw)
             center_rowcol = map_points(center_rowcol, net_hw, hw)
             # Crop pixels per caller pixel; geometric mean if the aspect ratio changed.
             scale = scale * math.sqrt(net_hw[0] * net_hw[1] / (hw[0] * hw[1]))
-            logits = _resize_each(logits, hw, cv2.INTER_LINEAR)
-            mask = _resize_each(mask.astype(np.uint8), hw, cv2.INTER_NEAREST).astype(bool)
+            if logits is not None:
+                logits = _resize_each(logits, hw, cv2.INTER_LINEAR)
+                mask = _resize_each(mask.astype(np.uint8), hw, cv2.INTER_NEAREST).astype(bool)
+        if logits is None:
+            logits = np.broadcast_to(np.float32(0), (len(images), *hw, 2))
+            mask = np.zeros((len(images), *hw), bool)
         return HandPoseResult(
             hand_scoremap=logits,
             hand_mask=mask,
-            hand_found=loc.hand_found.copy(),
+            hand_found=found,
             center_xy=center_rowcol[:, ::-1].copy(),
             scale=scale,
             crop=crop,

@@ -58,14 +58,20 @@ class TflitePipeline:
         times["io"] += ((t1 - t0) + (t3 - t2)) * 1e3
         return out
 
-    def process(self, frame: np.ndarray, hand_side: np.ndarray):
+    def process(self, frame: np.ndarray, hand_side: np.ndarray, center_rowcol=None, scale=None):
         """One frame [H, W, 3] uint8 and hand side [2] -> (result dict, stage times in ms).
 
         result: hand_mask [H, W] bool, hand_found bool, center_rowcol [2], scale float,
         keypoints_uv [21, 2] (x, y) frame pixels, keypoint_scores [21], scoremap
         [32, 32, 21] (PoseNet's last stage), xyz [21, 3] normalised (palm-relative,
         bone 12-11 = 1).
+
+        center_rowcol [2] and scale (both or neither): crop there and skip HandSegNet (the
+        tracker, docs/tracking.md); hand_mask is then all False, hand_found True and the
+        ``handsegnet`` time 0.
         """
+        if (center_rowcol is None) != (scale is None):
+            raise ValueError("center_rowcol and scale go together; give both or neither")
         if tuple(frame.shape[:2]) != tuple(self.input_size):
             raise PipelineError(
                 f"frame is {list(frame.shape[:2])}, "
@@ -77,11 +83,14 @@ class TflitePipeline:
         t0 = time.perf_counter()
         image = glue.normalize_image(frame[None])
         times["glue_segment"] += (time.perf_counter() - t0) * 1e3
-        logits = self._net(self.handsegnet, times, image=image)["logits"]
-
-        t0 = time.perf_counter()
-        logits = acc.full_size_logits(logits, self.input_size, self.output_stride)
-        where = glue.locate_hand(logits)
+        if center_rowcol is None:
+            logits = self._net(self.handsegnet, times, image=image)["logits"]
+            t0 = time.perf_counter()
+            logits = acc.full_size_logits(logits, self.input_size, self.output_stride)
+            where = glue.locate_hand(logits)
+        else:
+            t0 = time.perf_counter()
+            where = _given_location(frame.shape[:2], center_rowcol, scale)
         crop = glue.crop_hand(image, where.center_rowcol, where.scale)
         times["glue_segment"] += (time.perf_counter() - t0) * 1e3
 
@@ -110,6 +119,16 @@ class TflitePipeline:
             "xyz": xyz.reshape(21, 3),
         }
         return result, times
+
+
+def _given_location(image_hw, center_rowcol, scale) -> glue.HandLocation:
+    """A glue.HandLocation for a crop given by centre and scale (no mask, no box)."""
+    center = np.asarray(center_rowcol, np.float32).reshape(1, 2)
+    box = glue.HandBox(
+        center, np.float32([np.nan]), np.full((1, 4), -1, np.int64), np.ones(1, bool)
+    )
+    mask = np.zeros((1, *image_hw), bool)
+    return glue.HandLocation(mask=mask, box=box, scale=np.float32(scale).reshape(1))
 
 
 def pipeline_accuracy(results: list, data) -> dict:
