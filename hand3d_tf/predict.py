@@ -5,11 +5,14 @@
     pipe = predict.load_pipeline(backend="keras")                 # auto | tflite | keras
     json_path, png_path = predict.predict_image(pipe, "hand.png", "left", "out")
     outputs = predict.predict_video(pipe, "clip.mp4", "left", "out", max_frames=100)
+    outputs = predict.predict_video(pipe, "clip.mp4", "left", "out",           # docs/tracking.md
+                                    tracking=TrackingConfig(), smoothing=SmoothingConfig())
 
 An image gives ``<output_dir>/<name>.json`` (the result's record, the image size, the hand
 side, the model and its weights; strict JSON, missing values are null) and ``<name>.png``
 (hand3d_tf.figures.prediction_figure). A video gives ``<name>.mp4`` (mask tint + skeleton)
-and ``<name>.jsonl`` (a header line, then one record per frame).
+and ``<name>.jsonl`` (a header line, then one record per frame with "tracked": whether
+HandSegNet was skipped on it, hand3d_tf/tracking.py).
 
 The cheap checks (``check_weights``, ``check_image``, ``check_video``) read metadata only and
 build no network, so a caller can refuse bad input before the seconds a load takes. Errors
@@ -27,6 +30,7 @@ import json
 import os
 import pathlib
 import signal
+import sys
 import time
 
 import cv2
@@ -163,6 +167,29 @@ def check_video(source: str) -> None:
         check_size(f"video {str(source)!r}", height, width)
 
 
+WINDOW = "hand3d-predict"  # the --show window's title
+
+
+def check_display() -> None:
+    """ValueError unless a cv2 window can open: OpenCV built with a GUI and, on Linux, a
+    display named by $DISPLAY or $WAYLAND_DISPLAY (checked first: some GUI back-ends abort
+    the process without one)."""
+    gui = [line for line in cv2.getBuildInformation().splitlines() if "GUI:" in line]
+    if gui and gui[0].split(":", 1)[1].strip().upper() == "NONE":
+        raise ValueError(
+            f"--show needs an OpenCV with a GUI; this one ({cv2.__version__}) has none "
+            "(opencv-python-headless). Install opencv-python, or leave out --show: the "
+            "annotated .mp4 is written either way"
+        )
+    linux = sys.platform.startswith("linux")
+    if linux and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise ValueError(
+            "--show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set (a "
+            "remote or headless session); leave out --show: the annotated .mp4 is written "
+            "either way"
+        )
+
+
 def _header(pipe, hand_side: str) -> dict:
     return {"hand3d_tf_version": __version__, "hand_side": hand_side,
             "model": "ColorHandPose3D", "input_size_hw": list(pipe.input_size or []),
@@ -251,32 +278,44 @@ class StopOnSignal:
 
 
 def predict_video(
-    pipe, source: str, hand_side: str, output_dir, max_frames: int | None = None, stop=None
-) -> VideoOutputs:
+    pipe, source: str, hand_side: str, output_dir, max_frames: int | None = None, stop=None,
+    tracking=None, smoothing=None, show: bool = False,
+) -> VideoOutputs:  # fmt: skip
     """Annotated ``<name>.mp4`` + ``<name>.jsonl`` of a video file or camera ``"N"``.
 
     ``max_frames`` ends it after that many frames; ``stop`` (a StopOnSignal, installed by
     the caller) ends it after the current frame. The .mp4 is finalised either way, so the
     frames done are playable. Prints a progress bar and the frames per second.
+    ``tracking`` (hand3d_tf.tracking.TrackingConfig) skips HandSegNet while the hand is
+    tracked; ``smoothing`` (SmoothingConfig) filters the keypoints over time (docs/tracking.md).
+    Neither (the default) runs ``pipe.predict`` on every frame. ``show`` also draws each
+    annotated frame in a window (``check_display`` first); q or Esc there stops the video.
     """
     from tqdm import tqdm
 
     from hand3d_tf import figures
+    from hand3d_tf.tracking import HandTracker
 
     source = str(source)
+    if show:
+        check_display()
     capture = open_video(source)
+    camera = source.isdigit()
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
-    name = f"camera{source}" if source.isdigit() else pathlib.Path(source).stem
+    name = f"camera{source}" if camera else pathlib.Path(source).stem
     out_dir = pathlib.Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     video_path, jsonl_path = out_dir / f"{name}.mp4", out_dir / f"{name}.jsonl"
+    tracker = HandTracker(pipe, tracking, smoothing, fps)
+    header = {"video": source, **_header(pipe, hand_side),
+              "tracking": _config_dict(tracker.tracking), "smoothing": _config_dict(tracker.smoothing)}  # fmt: skip
     writer, frames, start = None, 0, time.perf_counter()
     try:
         with jsonl_path.open("w") as lines, tqdm(total=total, unit="frame") as bar:
-            lines.write(json.dumps({"video": source, **_header(pipe, hand_side)}) + "\n")
+            lines.write(json.dumps(header) + "\n")
             while max_frames is None or frames < max_frames:
                 if stop is not None and stop.signum:
                     break
@@ -284,27 +323,41 @@ def predict_video(
                 if not ok:
                     break
                 rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                result = pipe.predict(rgb, hand_side=hand_side)
+                # A camera's frames come when they come; a file's are 1/fps apart.
+                timestamp = time.perf_counter() - start if camera else frames / fps
+                out = tracker.step(rgb, hand_side, timestamp)
+                result = out.result
                 if writer is None:
                     fourcc = cv2.VideoWriter_fourcc(*"mp4v")
                     size = (rgb.shape[1], rgb.shape[0])
                     writer = cv2.VideoWriter(str(video_path), fourcc, fps, size)
-                annotated = figures.annotate_frame(rgb, result, 0)
-                writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
-                record = {"frame": frames, **result.record(0)}
+                annotated = cv2.cvtColor(figures.annotate_frame(rgb, result, 0), cv2.COLOR_RGB2BGR)
+                writer.write(annotated)
+                record = {"frame": frames, **out.record()}
                 lines.write(json.dumps(record, allow_nan=False) + "\n")
                 frames += 1
                 bar.update(1)
+                if show:
+                    cv2.imshow(WINDOW, annotated)
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
     finally:
         capture.release()
         if writer is not None:
             writer.release()  # writes the .mp4 index: without it no player opens the file
+        if show:
+            cv2.destroyWindow(WINDOW)
     seconds = time.perf_counter() - start
     print(f"{frames} frames in {seconds:.1f} s: {frames / max(seconds, 1e-9):.2f} frames/s")
     if writer is None:
         print(f"no frame was processed: no video written ({video_path} does not exist)")
     interrupted = stop.signum if stop is not None else None
     return VideoOutputs(video_path if writer is not None else None, jsonl_path, frames, interrupted)
+
+
+def _config_dict(config) -> dict | None:
+    """A tracking/smoothing config for the .jsonl header; None when it is off."""
+    return dataclasses.asdict(config) if config.enabled else None
 
 
 # --- the demo ----------------------------------------------------------------------------

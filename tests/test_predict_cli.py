@@ -7,6 +7,7 @@ one-line user errors and the signal tests).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import re
@@ -206,6 +207,9 @@ def _config(**changes):
         ({"hand_side": "middle"}, "--hand_side must be one of .*'middle'"),
         ({"max_frames": -1}, "--max_frames must be >= 0; received -1"),
         ({"posenet_pickle": "p.pickle"}, "--handsegnet_pickle and --posenet_pickle go together"),
+        ({"smooth": True}, "--smooth needs a --video: smoothing filters keypoints over time"),
+        ({"track": True}, "--track needs a --video"),
+        ({"show": True}, "--show needs a --video"),
     ],
 )
 def test_predict_config_names_the_flag(changes, message):
@@ -310,3 +314,81 @@ def test_check_weights_names_the_backend_that_will_run(weights_dir, tmp_path):
     for call in (predict.check_weights, predict.load_pipeline):
         with pytest.raises(ValueError, match="TFLite backend reads a weights folder"):
             call(None, pickle, pickle, backend="tflite")
+
+
+# --- video: tracking, smoothing, --show (docs/tracking.md) ----------------------------------
+
+
+def _clip(path: pathlib.Path, frames: int = 4) -> pathlib.Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+    for shift in range(frames):
+        writer.write(np.roll(_image(), 2 * shift, axis=1)[..., ::-1])
+    writer.release()
+    return path
+
+
+class _InFrame:
+    """A pipeline whose 2D keypoints are moved to a fixed spot inside a 160x120 frame."""
+
+    SPOT = np.stack(np.meshgrid(np.linspace(50, 110, 7), np.linspace(40, 80, 3)), -1).reshape(21, 2)
+
+    def __init__(self, pipe):
+        self.pipe, self.input_size, self.source = pipe, pipe.input_size, pipe.source
+
+    def predict(self, image, hand_side="left"):
+        return dataclasses.replace(
+            self.pipe.predict(image, hand_side), keypoints_uv=self.SPOT[None]
+        )
+
+    def predict_at(self, image, center_xy, scale, hand_side="left"):
+        result = self.pipe.predict_at(image, center_xy, scale, hand_side)
+        return dataclasses.replace(result, keypoints_uv=self.SPOT[None])
+
+
+def test_video_records_say_tracked_and_the_header_the_configs(tiny_pipe, tmp_path):
+    from hand3d_tf import tracking
+
+    clip = _clip(tmp_path / "clip.mp4")
+    plain = predict.predict_video(tiny_pipe, str(clip), "left", tmp_path / "plain")
+    lines = [json.loads(line) for line in plain.jsonl.read_text().splitlines()]
+    assert lines[0]["tracking"] is None and lines[0]["smoothing"] is None
+    assert [r["tracked"] for r in lines[1:]] == [False] * 4
+    assert {r["redetect_reason"] for r in lines[1:]} == {"per_frame"}
+    # Per-frame records are predict's, unchanged.
+    capture = predict.open_video(str(clip))
+    ok, frame = capture.read()
+    capture.release()
+    want = tiny_pipe.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), "left").record(0)
+    assert {k: lines[1][k] for k in want} == json.loads(json.dumps(want))
+    # Random weights scatter the keypoints out of the frame: pin them inside, and with a
+    # threshold every frame passes, frames 1-3 are tracked.
+    tracked = predict.predict_video(
+        _InFrame(tiny_pipe), str(clip), "left", tmp_path / "tracked",
+        tracking=tracking.TrackingConfig(min_confidence=-1e9, redetect_every=0),
+        smoothing=tracking.SmoothingConfig(),
+    )  # fmt: skip
+    lines = [json.loads(line) for line in tracked.jsonl.read_text().splitlines()]
+    assert lines[0]["tracking"]["redetect_every"] == 0 and lines[0]["smoothing"]["beta"] > 0
+    assert [r["tracked"] for r in lines[1:]] == [False, True, True, True]
+    assert lines[2]["mask_bbox_xyxy"] is None and tracked.frames == 4
+
+
+def test_show_without_a_display_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(ValueError, match="--show needs .*leave out --show"):
+        predict.check_display()
+    clip = _clip(tmp_path / "clip.mp4", frames=1)
+    with pytest.raises(ValueError, match="--show needs"):
+        predict.predict_video(None, str(clip), "left", tmp_path / "out", show=True)
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_predict_cli_show_user_error_in_a_subprocess(weights_dir, tmp_path):
+    clip = _clip(tmp_path / "clip.mp4", frames=1)
+    bad = run_cli("predict", f"--video={clip}", f"--weights={weights_dir}", "--track",
+                  "--smooth", "--show", f"--output_dir={tmp_path / 'out'}")  # fmt: skip
+    assert bad.returncode == 2, bad.stderr[-3000:]
+    (line,) = bad.stderr.strip().splitlines()
+    assert line.startswith("hand3d-predict: error: --show needs ")
+    assert not (tmp_path / "out").exists()

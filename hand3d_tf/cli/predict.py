@@ -7,9 +7,12 @@ Example:
   hand3d-predict --image=hand.png --handsegnet_pickle=handsegnet-rhd.pickle \\
       --posenet_pickle=posenet3d-rhd-stb-slr-finetuned.pickle --output_dir=out
   hand3d-predict --video=clip.mp4 --output_dir=out           # or --video=0 for a camera
+  hand3d-predict --video=0 --track --smooth --show            # tracked, smoothed, live window
 
 An image gives out/<name>.json and out/<name>.png; a video gives out/<name>.mp4
-(annotated) and out/<name>.jsonl (one record per frame). The library: hand3d_tf.predict.
+(annotated) and out/<name>.jsonl (one record per frame). --track skips HandSegNet while the
+hand is tracked from the last frame's keypoints, --smooth filters the keypoints over time
+(One-Euro), --show opens a window (docs/tracking.md). The library: hand3d_tf.predict.
 
 --backend=auto (default) runs the TFLite models <net>_<tflite_mode>.tflite of the weights
 folder when it holds them for --input_size (the bundled default does, at 240x320) and a
@@ -54,6 +57,25 @@ def define_flags(m: str) -> None:
     shared_flags.input_size(m)
     flags.DEFINE_integer("max_frames", None, "stop a video after this many frames (>= 0)",
                          module_name=m)  # fmt: skip
+    flags.DEFINE_bool(
+        "track",
+        False,
+        "video: crop from the last frame's keypoints and skip "
+        "HandSegNet while the hand is tracked (docs/tracking.md)",
+        module_name=m,
+    )
+    flags.DEFINE_bool(
+        "smooth", False, "video: One-Euro smoothing of the 2D and 3D keypoints", module_name=m
+    )
+    flags.DEFINE_bool("show", False, "video: show the annotated frames in a window (q quits)",
+                      module_name=m)  # fmt: skip
+
+
+VIDEO_ONLY = {
+    "track": "tracking follows the hand from one frame to the next",
+    "smooth": "smoothing filters keypoints over time",
+    "show": "a single image's figure is the .png",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +91,9 @@ class PredictConfig:
     max_frames: int | None
     backend: str = "auto"
     tflite_mode: str = "fp32"
+    track: bool = False
+    smooth: bool = False
+    show: bool = False
 
     def __post_init__(self):
         if bool(self.image) == bool(self.video):
@@ -76,6 +101,9 @@ class PredictConfig:
         if self.hand_side not in kp.HAND_SIDES:
             raise UserError(f"--hand_side must be one of {kp.HAND_SIDES}; "
                             f"received {self.hand_side!r}")  # fmt: skip
+        for name in ("track", "smooth", "show"):
+            if self.image and getattr(self, name):
+                raise UserError(f"--{name} needs a --video: {VIDEO_ONLY[name]}")
         if self.max_frames is not None and self.max_frames < 0:
             raise UserError(f"--max_frames must be >= 0; received {self.max_frames}")
         if bool(self.handsegnet_pickle) != bool(self.posenet_pickle):
@@ -115,6 +143,8 @@ def check(config: PredictConfig):
             predict.check_image(config.image)
         else:
             predict.check_video(config.video)
+        if config.show:
+            predict.check_display()
     return check_output_dir(config.output_dir), backend
 
 
@@ -139,10 +169,15 @@ def main(argv):
         for path in predict.predict_image(pipe, config.image, config.hand_side, out_dir):
             print(path)
         return 0
+    from hand3d_tf import tracking
+
     stop = predict.StopOnSignal()
     with stop.installed():
-        outputs = predict.predict_video(pipe, config.video, config.hand_side, out_dir,
-                                        config.max_frames, stop=stop)  # fmt: skip
+        outputs = predict.predict_video(
+            pipe, config.video, config.hand_side, out_dir, config.max_frames, stop=stop,
+            tracking=tracking.TrackingConfig() if config.track else None,
+            smoothing=tracking.SmoothingConfig() if config.smooth else None, show=config.show,
+        )  # fmt: skip
     for path in outputs.paths():
         print(path)
     if outputs.interrupted_by:
