@@ -63,8 +63,8 @@ class SmoothingConfig:
     """
 
     enabled: bool = True
-    min_cutoff: float = 1.0
-    beta: float = 0.05
+    min_cutoff: float = 0.5
+    beta: float = 0.08
     beta_xyz: float = 1.0
     d_cutoff: float = 1.0
 
