@@ -13,7 +13,7 @@ What it does, in one process (docs/training.md, "Training on a lent GPU"):
   buffer, with the ``<net>_rhd`` pipeline noises drawn on the GPU, the original's losses
   (docs/original.md §9), Adam with TF defaults, bfloat16 compute and float32 weights
   (jax_port.py).
-- The learning rate of each net is ``--lr_<net>`` for the first 60 % of the time budget,
+- The learning rate of each net is the net's value in ``--lr`` (``net=rate,...``) for the first 60 % of the time budget,
   a third of it until 85 %, a tenth after; the step at which each change happened is logged.
 - At the end (and at 60 % of the budget, as ``mid_<net>.npz``) it writes
   ``<out>/<net>.npz`` with the same names and shapes as the init files, plus
