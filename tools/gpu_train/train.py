@@ -366,6 +366,11 @@ def main() -> int:
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
     print(f"done: steps={log['steps']} samples={ring.count} in {log['seconds']} s", flush=True)
     stop.set()
+    # Stop the renderers (so none is left writing to a closed pipe), but never wait long:
+    # everything is saved already.
+    closer = threading.Thread(target=pool.terminate, daemon=True)
+    closer.start()
+    closer.join(timeout=10)
     return status
 
 
