@@ -445,7 +445,8 @@ def test_conversion_with_a_bad_input_writes_nothing(released, tmp_path):
 def _smoke(out, **overrides):
     from hand3d_tf.training import presets
 
-    values = dict(output_dir=str(out), progress=False, evaluate=False, image_every=1000)
+    values = dict(output_dir=str(out), progress=False, evaluate=False, image_every=1000,
+                  precision="float32")  # fmt: skip
     values.update(overrides)
     return presets.make_config(presets.default_preset("lifting", "synthetic"), smoke=True,
                                **values)  # fmt: skip
@@ -475,7 +476,7 @@ def test_huge_learning_rate_cli_keeps_no_exploded_checkpoint(tmp_path):
     out = tmp_path / "run"
     proc = cli("train", "--net=lifting", "--smoke", "--learning_rates=1e6",
                "--checkpoint_every=1", "--noprogress", "--noevaluate", f"--output_dir={out}",
-               cwd=tmp_path)  # fmt: skip
+               "--precision=float32", cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 3, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]

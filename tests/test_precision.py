@@ -59,9 +59,8 @@ def test_unknown_or_contradictory_precision_is_refused(tmp_path):
     with pytest.raises(ValueError, match="contradicts precision='mixed_bfloat16'"):
         smoke("posenet", tmp_path, precision="mixed_bfloat16", mixed_precision=True)
     # The deprecated bool still means mixed_float16.
-    assert smoke("posenet", tmp_path, mixed_precision=True).requested_precision() == (
-        "mixed_float16"
-    )
+    deprecated = smoke("posenet", tmp_path, precision="auto", mixed_precision=True)
+    assert deprecated.requested_precision() == ("mixed_float16")
 
 
 # ------------------------------------------------------------------ the models
@@ -119,7 +118,7 @@ def test_bfloat16_run_tracks_float32_run_and_writes_float32_weights(net, tmp_pat
 
 
 def test_auto_is_logged_in_the_run_config(tmp_path):
-    result = fast(smoke("lifting", tmp_path, num_steps=1, evaluate=False))
+    result = fast(smoke("lifting", tmp_path, num_steps=1, evaluate=False, precision="auto"))
     resolved = json.loads((tmp_path / "config.json").read_text())
     assert resolved["train"]["precision"] == "auto"
     expected = resolve_precision("auto")
@@ -129,3 +128,93 @@ def test_auto_is_logged_in_the_run_config(tmp_path):
 
 def test_precision_may_change_on_resume():
     assert {"precision", "mixed_precision"} <= presets.RESUME_MUTABLE
+
+
+# ------------------------------------------------------------------ the paper's recipe
+@pytest.fixture
+def bf16_cpu(monkeypatch):
+    """A machine where "auto" picks bfloat16 (a CPU with AVX512-BF16, no GPU), whatever
+    machine runs the test."""
+    from hand3d_tf.training import strategy
+
+    monkeypatch.setattr(strategy, "cpu_flags", lambda *_: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(strategy, "gpu_capabilities", lambda: [])
+    assert resolve_precision("auto")[0] == "mixed_bfloat16"
+
+
+def test_paper_presets_and_released_behaviour_resolve_auto_to_float32():
+    paper = {"handsegnet_rhd", "posenet_rhd", "posenet_stb"}
+    paper |= {f"lifting_{d}_{v}" for d in ("rhd", "stb") for v in presets.LIFTING_VARIANTS}
+    assert presets.PAPER_PRESETS == paper  # docs/original.md §9, docs/training.md "Presets"
+    for name in sorted(paper):
+        recipe = presets.make_config(name).paper_recipe()
+        assert recipe == f"preset {name!r}"
+        # Whatever the machine: a bf16 CPU and a float16 GPU alike.
+        for flags, gpus in (({"amx_bf16", "avx512_bf16"}, []), (set(), [(9, 0)])):
+            policy, reason = resolve_precision("auto", flags, gpus, paper_recipe=recipe)
+            assert (policy, reason) == ("float32", f"auto: the paper's recipe ({recipe}) "
+                                                   "trains in float32")  # fmt: skip
+    compact = presets.make_config("posenet_synthetic_compact")
+    assert compact.paper_recipe() is None
+    released = presets.make_config("posenet_synthetic_compact", released_behaviour=True)
+    assert released.paper_recipe() == "released_behaviour=True"
+    # An explicit float32 is the recipe's own precision.
+    assert presets.make_config("posenet_rhd", precision="float32").precision == "float32"
+
+
+@pytest.mark.parametrize(
+    "preset, overrides, asked",
+    [
+        ("posenet_rhd", {"precision": "mixed_bfloat16"}, "mixed_bfloat16"),
+        ("handsegnet_rhd", {"mixed_precision": True}, "mixed_float16"),
+        ("lifting_synthetic_proposed_compact",
+         {"released_behaviour": True, "precision": "mixed_float16"}, "mixed_float16"),
+    ],
+)  # fmt: skip
+def test_mixed_precision_with_the_paper_recipe_is_refused(preset, overrides, asked):
+    with pytest.raises(ValueError, match=rf"precision='{asked}' contradicts the paper's recipe"):
+        presets.make_config(preset, **overrides)
+
+
+def test_released_behaviour_trains_like_float32_where_auto_picks_bfloat16(tmp_path, bf16_cpu):
+    """The paper preset with released_behaviour, precision left at "auto", on a bf16 CPU:
+    the same losses and weights as the same run asked for in float32 (fixed tiny batch,
+    fixed initial weights). Under bfloat16 the second step's loss already differs by 3e-6
+    relative (measured before the fix)."""
+    from hand3d_tf import weights as weight_io
+    from hand3d_tf.training.initialization import model_config
+
+    def config(name, **overrides):
+        return presets.make_config(
+            "posenet_rhd", smoke=True, released_behaviour=True, output_dir=str(tmp_path / name),
+            progress=False, num_steps=2, evaluate=False, seed=3,
+            init_weights=str(tmp_path / "init"), **overrides,
+        )  # fmt: skip
+
+    paper = config("paper")
+    assert paper.precision == "auto"
+    init = models.build("posenet", model_config(paper))
+    weight_io.save_weights(tmp_path / "init" / "posenet", init, model_config(paper).to_dict())
+    runs = {"paper": fast(paper), "float32": fast(config("float32", precision="float32"))}
+    np.testing.assert_allclose(runs["paper"].losses, runs["float32"].losses, rtol=1e-6)
+    for a, b in zip(runs["paper"].model.get_weights(), runs["float32"].model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    effective = json.loads((tmp_path / "paper" / "config.json").read_text())["effective"]
+    assert effective["precision"] == "float32"
+    assert effective["precision_reason"] == (
+        "auto: the paper's recipe (released_behaviour=True) trains in float32"
+    )
+
+
+def test_cli_refuses_released_behaviour_with_a_mixed_precision(tmp_path):
+    from tests.helpers import run_cli
+
+    done = run_cli("train", "--net=posenet", "--released_behaviour",
+                   "--precision=mixed_bfloat16", f"--output_dir={tmp_path / 'run'}")  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "hand3d-train: error: precision='mixed_bfloat16' contradicts the paper's recipe "
+        "(released_behaviour=True), which trains in float32 (docs/original.md §9); give "
+        "precision=float32 or auto, or a preset that is not the paper's"
+    )
+    assert not (tmp_path / "run").exists()

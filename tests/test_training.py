@@ -30,7 +30,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def smoke(net, out, **overrides):
-    values = dict(output_dir=str(out), progress=False)
+    # Precision pinned: "auto" picks bfloat16 on some CPUs, and no test may depend on the
+    # machine that runs it (tests about "auto" pass precision="auto").
+    values = dict(output_dir=str(out), progress=False, precision="float32")
     values.update(overrides)
     variant = overrides.get("lifting_variant", "proposed")
     return presets.make_config(
@@ -249,7 +251,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from hand3d_tf.training.trainer import train
     cfg = make_config(sys.argv[2], smoke=True, strategy="mirrored", num_steps=2,
                       output_dir=sys.argv[1], progress=False, evaluate=False, deterministic=True,
-                      **json.loads(sys.argv[3]))
+                      precision="float32", **json.loads(sys.argv[3]))
     r = train(cfg)
     replicas = make_strategy("mirrored").num_replicas_in_sync
     print("RESULT" + json.dumps({"losses": r.losses, "replicas": replicas}))
@@ -311,7 +313,8 @@ WORKER_SCRIPT = textwrap.dedent(
     from hand3d_tf.training.presets import make_config
     from hand3d_tf.training.trainer import train
     cfg = make_config("posenet_synthetic_compact", smoke=True, strategy=sys.argv[2], num_steps=2,
-                      output_dir=sys.argv[1], progress=False, evaluate=False, deterministic=True)
+                      output_dir=sys.argv[1], progress=False, evaluate=False, deterministic=True,
+                      precision="float32")
     print("RESULT" + json.dumps(train(cfg).losses))
     """
 )
@@ -577,7 +580,7 @@ def test_cli_in_a_subprocess_success_and_user_error(tmp_path):
 
     out = tmp_path / "cli"
     done = run_cli("train", "--net=lifting", "--smoke", f"--output_dir={out}", "--noprogress",
-                   "--num_steps=2")  # fmt: skip
+                   "--num_steps=2", "--precision=float32")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lifting_synthetic_proposed: trained steps 0..2" in done.stdout
     assert "evaluation: {'epe_mean'" in done.stdout

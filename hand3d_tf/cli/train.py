@@ -72,7 +72,8 @@ def define_flags(m: str) -> None:
     flags.DEFINE_enum("strategy", "default", presets.STRATEGIES, "tf.distribute strategy",
                       module_name=m)  # fmt: skip
     flags.DEFINE_enum("precision", "auto", presets.PRECISIONS,
-                      "numeric precision: auto = mixed_float16 on CUDA GPUs of compute "
+                      "numeric precision: auto = float32 for the paper's recipe (its presets, "
+                      "--released_behaviour), else mixed_float16 on CUDA GPUs of compute "
                       "capability >= 7.0, mixed_bfloat16 on CPUs with AMX-BF16/AVX512-BF16, "
                       "else float32", module_name=m)  # fmt: skip
     boolean("mixed_precision", False, "deprecated spelling of --precision=mixed_float16")

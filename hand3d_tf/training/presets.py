@@ -19,6 +19,10 @@ from hand3d_tf.constants import DATASETS, LIFTING_VARIANTS, NETS
 STRATEGIES = ("default", "mirrored", "multi_worker")
 # Numeric precision of training (strategy.resolve_precision says what "auto" picks).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# What the paper's recipe trains in: the original's graphs are float32 throughout (TF 1.3, no
+# mixed precision, docs/original.md §9), so the paper presets and released_behaviour resolve
+# "auto" to float32 and refuse a mixed policy (TrainConfig.paper_recipe).
+PAPER_PRECISIONS = ("auto", "float32")
 
 # Fields that may differ when a run is resumed: they change how the run is executed or
 # logged, not what is being trained.
@@ -109,6 +113,13 @@ class TrainConfig:
                 f"mixed_precision=True (deprecated: mixed_float16) contradicts "
                 f"precision={self.precision!r}; give only precision"
             )
+        recipe = self.paper_recipe()
+        if recipe and self.requested_precision() not in PAPER_PRECISIONS:
+            raise ValueError(
+                f"precision={self.requested_precision()!r} contradicts the paper's recipe "
+                f"({recipe}), which trains in float32 (docs/original.md §9); give "
+                f"precision=float32 or auto, or a preset that is not the paper's"
+            )
         if self.net == "lifting":
             _choice("lifting_variant", self.lifting_variant, LIFTING_VARIANTS)
         if len(self.learning_rates) != len(self.lr_boundaries) + 1:
@@ -154,6 +165,15 @@ class TrainConfig:
     def effective_dropout(self) -> bool:
         """Lifting dropout: off when reproducing the released script (docs/original.md §11.2)."""
         return bool(self.lifting_dropout) and not self.released_behaviour
+
+    def paper_recipe(self) -> str | None:
+        """Why this run reproduces the paper (it then trains in float32), or None:
+        ``released_behaviour``, or a preset of the paper (PAPER_PRESETS)."""
+        if self.released_behaviour:
+            return "released_behaviour=True"
+        if self.preset in PAPER_PRESETS:
+            return f"preset {self.preset!r}"
+        return None
 
     def requested_precision(self) -> str:
         """precision, with the deprecated ``mixed_precision=True`` mapped to mixed_float16."""
@@ -277,6 +297,8 @@ def _build_presets() -> dict[str, dict]:
 
 
 PRESETS: dict[str, dict] = _build_presets()
+# The presets that follow the paper (docs/original.md §9), the ones without "synthetic".
+PAPER_PRESETS = frozenset(name for name, v in PRESETS.items() if v["dataset"] != "synthetic")
 
 
 def preset_names() -> tuple[str, ...]:

@@ -83,16 +83,21 @@ def gpu_capabilities() -> list:
     return found
 
 
-def resolve_precision(requested: str, flags=None, capabilities=None) -> tuple[str, str]:
+def resolve_precision(
+    requested: str, flags=None, capabilities=None, paper_recipe: str | None = None
+) -> tuple[str, str]:
     """(policy, reason): the Keras dtype policy a run uses for ``requested``.
 
-    "auto" picks mixed_float16 (with loss scaling) when every visible GPU has compute
-    capability >= 7.0; else mixed_bfloat16 on a CPU reporting AMX-BF16 or AVX512-BF16; else
-    float32. Explicit policies are returned as given. flags / capabilities override the
-    machine's (tests).
+    "auto" picks float32 for the paper's recipe (``paper_recipe``: the reason from
+    TrainConfig.paper_recipe, e.g. "released_behaviour=True"), whatever the machine; else
+    mixed_float16 (with loss scaling) when every visible GPU has compute capability >= 7.0;
+    else mixed_bfloat16 on a CPU reporting AMX-BF16 or AVX512-BF16; else float32. Explicit
+    policies are returned as given. flags / capabilities override the machine's (tests).
     """
     if requested != "auto":
         return requested, "requested"
+    if paper_recipe:
+        return "float32", f"auto: the paper's recipe ({paper_recipe}) trains in float32"
     capabilities = gpu_capabilities() if capabilities is None else list(capabilities)
     if capabilities:
         if min(capabilities) >= MIN_FLOAT16_CAPABILITY:

@@ -147,7 +147,7 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)
-    precision = resolve_precision(config.requested_precision())
+    precision = resolve_precision(config.requested_precision(), paper_recipe=config.paper_recipe())
     log.info("precision %s (%s)", *precision)
     resume_from = _prepare_output_dir(config, chief, precision)
     data = data if data is not None else inputs_lib.make_data(config)
