@@ -284,7 +284,8 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     weights_path = _export_weights(config, model, step) if chief else None
     evaluation = None
     if config.evaluate and data.evaluation is not None:
-        evaluation = evaluate_and_write(config, model, data.evaluation(), chief)
+        evaluated = _float32_copy(config, model, precision[0])
+        evaluation = evaluate_and_write(config, evaluated, data.evaluation(), chief)
     return TrainResult(
         output_dir=config.output_dir,
         start_step=start_step,
@@ -298,6 +299,21 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         weights_path=weights_path,
         model=model,
     )
+
+
+def _float32_copy(config: TrainConfig, model, policy: str):
+    """``model``'s weights in a float32 build of the same net (``model`` itself under float32).
+
+    The final evaluation measures the weights as they are exported and run everywhere else
+    (checkpoints restored by training/curves.py, hand3d-evaluate, the exports): in float32.
+    Under a mixed policy the training model computes its hidden layers in bfloat16/float16,
+    and its numbers would differ from those of the same weights restored anywhere else.
+    """
+    if policy == "float32":
+        return model
+    plain = build_model(config)  # the global policy is float32 again here
+    plain.set_weights(model.get_weights())
+    return plain
 
 
 def _progress(config, chief, start_step):
