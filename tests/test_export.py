@@ -8,6 +8,7 @@ the output's quantisation step (range / 255 for int8).
 import dataclasses
 import hashlib
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -415,7 +416,9 @@ def test_accuracy_report(nets, exported, tmp_path, monkeypatch):
                 out.mkdir(exist_ok=True)
                 (out / src.name).write_bytes(src.read_bytes())
     # PoseNet needs the eval set's 256 x 256 crops.
-    posenet = models.build("posenet", {"width": 1 / 16})
+    # Kernels drawn with NumPy: with tf_keras' initial values (which depend on the tests run
+    # before) fp16 agreed on 0.976 of the keypoints in one full run of this file.
+    posenet = _glorot_from_numpy(models.build("posenet", {"width": 1 / 16}), seed=3)
     for mode in ("fp32", "fp16"):
         tflite.export_tflite(posenet, "posenet", mode, out)
     data = _tiny_eval_npz(tmp_path / "eval.npz")
@@ -553,3 +556,29 @@ def test_target_status_says_why_a_target_cannot_be_judged():
     # The lifting has no argmax: its fp16 agreement cannot be judged, its drop is shown.
     assert _target_status("fp16", 0.7, 0.7, None)[1] == "n/a (no argmax; see its metric drop)"
     assert _target_status("int8", 0.70, 0.75, None) == ("drop <= 0.02", "MISSED by 0.0300")
+
+
+def test_calibration_feeds_inputs_in_order_without_the_deprecated_interpreter(
+    nets, shapes, calib_npz
+):
+    """int8 lifting (two inputs): the representative samples reach the converter as lists in
+    input order, so its calibrator builds no ``tf.lite.Interpreter`` (deprecated; its deletion
+    warning printed during hand3d-export), and the model equals the one calibrated by name."""
+    model, shape = nets["lifting"], shapes["lifting"]
+    arrays = calibration.calibration_arrays("lifting", calib_npz, shape, NUM_CALIB)
+    rep = calibration.representative_dataset(arrays)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = tflite.convert("lifting", model, "int8", shape, rep)
+    assert [str(w.message) for w in caught if "Interpreter" in str(w.message)] == []
+    # TensorFlow's own path for dict samples (by input name, through tf.lite.Interpreter).
+    concrete = tflite.serving_function("lifting", model, shape).get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    tflite.configure_converter(converter, "int8", rep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_name = converter.convert()
+    assert ours == by_name
+    lacking = lambda: iter([{"scoremap": arrays["scoremap"][:1]}])  # noqa: E731
+    with pytest.raises(tflite.ExportError, match=r"lacks \['hand_side'\]"):
+        tflite.convert("lifting", model, "int8", shape, lacking)

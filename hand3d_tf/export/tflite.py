@@ -131,13 +131,42 @@ def serving_function(net: str, model, shapes: dict):
     return tf.function(serve, input_signature=specs)
 
 
-def configure_converter(converter, mode: str, representative: RepresentativeData | None):
-    """The one switch on ``mode``: optimisation, op sets and I/O types of the converter."""
+def positional(representative: RepresentativeData, net: str) -> Callable[[], Iterable[list]]:
+    """``representative``'s ``{role: array}`` samples as lists in the converted model's input
+    order (the serving function's argument order, ``INPUT_ROLES[net]``).
+
+    The converter's calibrator maps a dict sample to input tensors through the deprecated
+    ``tf.lite.Interpreter`` (which prints its deletion warning); a list it feeds as is. A
+    sample without some role is an ExportError naming the roles.
+    """
+    roles = INPUT_ROLES[net]
+
+    def generate():
+        for sample in representative():
+            missing = [r for r in roles if r not in sample]
+            if missing:
+                raise ExportError(
+                    f"{net} calibration sample lacks {missing}; it has {sorted(sample)}"
+                )
+            yield [sample[r] for r in roles]
+
+    return generate
+
+
+def configure_converter(
+    converter, mode: str, representative: RepresentativeData | None, net: str | None = None
+):
+    """The one switch on ``mode``: optimisation, op sets and I/O types of the converter.
+
+    With ``net``, the representative samples are fed as lists in input order (``positional``).
+    """
     import tensorflow as tf
 
     check_mode(mode)
     if mode in CALIBRATED_MODES and representative is None:
         raise ExportError(f"mode {mode!r} needs calibration data (a representative dataset)")
+    if representative is not None and net is not None:
+        representative = positional(representative, net)
     builtins = tf.lite.OpsSet.TFLITE_BUILTINS
     converter.target_spec.supported_ops = [builtins]
     if mode == "fp32":
@@ -177,7 +206,7 @@ def convert(net: str, model, mode: str, shapes: dict, representative=None) -> by
     check_mode(mode)
     concrete = serving_function(net, model, shapes).get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
-    configure_converter(converter, mode, representative)
+    configure_converter(converter, mode, representative, net)
     try:
         return converter.convert()
     except Exception as e:  # ConverterError and friends: name the ops when there are some
