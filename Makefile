@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Keep TensorFlow quiet and on the CPU threads we have.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-slow mutate install lint clean
+.PHONY: demo test test-slow mutate install lint clean teacher
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,22 @@ $(STAMP): setup.py | $(PY)
 
 install: $(STAMP)
 
+# The labelling teacher of hand3d-autolabel (MediaPipe's hand models, Apache-2.0), extracted
+# once from the mediapipe wheel into .teacher/ (docs/autolabel.md); never fetched at run time.
+TEACHER := .teacher/hand_landmark_full.tflite
+$(TEACHER): tools/fetch_teacher.py | $(STAMP)
+	$(PY) tools/fetch_teacher.py --dest=.teacher
+
+teacher: $(TEACHER)
+
 demo: $(STAMP)
 	$(PY) -m hand3d_tf.cli.demo
 
-test: $(STAMP)
+test: $(STAMP) $(TEACHER)
 	$(PY) -m pytest -q tests
 
 # The tests marked slow (full-size networks, multi-worker training); `make test` skips them.
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(TEACHER)
 	$(PY) -m pytest -q -m slow tests
 
 # Mutation testing of the TF-free core (docs/development.md; settings in pyproject.toml's
@@ -49,4 +57,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check hand3d_tf benchmarks tests tools
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache mutants
+	rm -rf $(VENV) build *.egg-info .pytest_cache mutants .teacher

@@ -55,6 +55,7 @@ CONSOLE_SCRIPTS = [
     "hand3d-make-eval-set=hand3d_tf.cli.make_eval_set:run",
     "hand3d-demo=hand3d_tf.cli.demo:run",
     "hand3d-model-card=hand3d_tf.cli.model_card:run",
+    "hand3d-autolabel=hand3d_tf.cli.autolabel:run",
     # The benchmark harness: TensorFlow-free, argparse (hand3d_tf/benchmark/cli.py says why).
     "hand3d-benchmark=hand3d_tf.benchmark.cli:benchmark",
     "hand3d-benchmark-compare=hand3d_tf.benchmark.cli:compare",

@@ -417,7 +417,13 @@ def posenet_dataset(source, cfg: PipelineConfig) -> tf.data.Dataset:
 def lifting_dataset(source, cfg: PipelineConfig) -> tf.data.Dataset:
     """Batches ({"scoremap": [B, 32, 32, 21] (the 256 ground-truth map average-pooled 8x8),
     "hand_side": [B, 2] one-hot}, {"xyz_normed", "xyz_canonical" (right hands z-mirrored),
-    "xyz_local": [B, 21, 3]; "rot_mat": [B, 3, 3] = R_gt = M^T; "keypoint_scale": [B] m})."""
+    "xyz_local": [B, 21, 3]; "rot_mat": [B, 3, 3] = R_gt = M^T; "keypoint_scale": [B] m}).
+    A source with 2D-only labels (NaN xyz: labelled photographs) raises ValueError."""
+    source = build_source(source)
+    if not np.isfinite(source.xyz).all():
+        raise ValueError(
+            f"source {source.name!r} holds 2D-only labels (no xyz): the lifting needs 3D labels"
+        )
     return _build(source, cfg, "lifting")
 
 

@@ -55,6 +55,12 @@ class RHDReader:
     naming the folder. ``manifest`` holds the parsed manifest (None without one).
 
     Annotation checks: ``xyz`` [42, 3], ``uv_vis`` [42, 3], ``K`` [3, 3], all finite.
+
+    Labelled photographs (``hand3d-autolabel``, docs/autolabel.md) add two optional keys per
+    entry, ``hand_side`` (0 left, 1 right: the labelled hand, so no mask decides it) and
+    ``mask_trusted`` (False: the mask is not good enough to train HandSegNet on), and may
+    have ``xyz`` None: a 2D-only label, read as NaN (``has_xyz`` False), which the lifting's
+    pipelines refuse. ``hand_side`` must be given for all samples of a split or for none.
     """
 
     def __init__(
@@ -94,7 +100,7 @@ class RHDReader:
         self._load(anno, check_images)
 
     def _load(self, anno: dict, check_images: str) -> None:
-        ids, xyz, uv, vis, K = [], [], [], [], []
+        ids, xyz, uv, vis, K, sides, trusted = [], [], [], [], [], [], []
         for sid in sorted(anno):
             try:
                 entry = anno[sid]
@@ -105,7 +111,15 @@ class RHDReader:
                 missing = {"xyz", "uv_vis", "K"} - set(entry)
                 if missing:
                     raise BadSampleError(self.anno_path, sid, f"missing keys {sorted(missing)}")
-                x = check_array(self.anno_path, sid, "xyz", entry["xyz"], (kp.RHD_NUM_POINTS, 3))
+                if entry["xyz"] is None:  # a 2D-only label (hand3d-autolabel)
+                    x = np.full((kp.RHD_NUM_POINTS, 3), np.nan, np.float32)
+                else:
+                    x = check_array(
+                        self.anno_path, sid, "xyz", entry["xyz"], (kp.RHD_NUM_POINTS, 3)
+                    )
+                side = entry.get("hand_side")
+                if side is not None and side not in (0, 1):
+                    raise BadSampleError(self.anno_path, sid, f"hand_side {side!r} is not 0 or 1")
                 uvv = check_array(
                     self.anno_path, sid, "uv_vis", entry["uv_vis"], (kp.RHD_NUM_POINTS, 3)
                 )
@@ -122,6 +136,8 @@ class RHDReader:
             uv.append(uvv[:, :2])
             vis.append(uvv[:, 2] == 1)
             K.append(k)
+            sides.append(side)
+            trusted.append(bool(entry.get("mask_trusted", True)))
         if not ids:
             raise ValueError(f"{self.anno_path}: all {len(anno)} samples are bad")
         self.ids = np.asarray(ids, np.int64)
@@ -129,6 +145,15 @@ class RHDReader:
         self.uv = np.stack(uv)
         self.vis = np.stack(vis)
         self.K = np.stack(K)
+        given = [s is not None for s in sides]
+        if any(given) and not all(given):
+            raise ValueError(
+                f"{self.anno_path}: {sum(given)} of {len(given)} samples give a hand_side; "
+                "give it for all samples or for none"
+            )
+        self.hand_side = np.asarray(sides, np.int8) if all(given) else None
+        self.mask_trusted = np.asarray(trusted, bool)
+        self.has_xyz = bool(np.isfinite(self.xyz).all())
 
     def _path(self, kind: str, sid) -> str:
         return os.path.join(self.split_dir, kind, f"{int(sid):05d}.png")
@@ -205,8 +230,10 @@ class RHDReader:
             ids=self.ids,
             image_hw=RHD_IMAGE_HW,
             root=kp.ROOT_WRIST,
+            hand_side=self.hand_side,
             image_paths=tuple(self.image_path(i) for i in range(len(self))),
             mask_paths=tuple(self.mask_path(i) for i in range(len(self))),
+            mask_trusted=None if self.mask_trusted.all() else self.mask_trusted,
         )
 
 

@@ -66,6 +66,9 @@ class Source:
     Pixels come from exactly one of: ``image_paths`` (+ ``mask_paths``) PNG files, or
       ``records_path`` with ``records_layout`` "rhd" / "stb" (docs/original.md §8.2, §8.4).
     name: a label for messages (e.g. the data directory).
+    mask_trusted: [N] bool, or None = every mask is good enough to train HandSegNet on
+      (labelled photographs mark the others, docs/autolabel.md).
+    xyz may be NaN for 2D-only labels (photographs); the lifting's pipelines refuse them.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Source:
     mask_paths: tuple | None = None
     records_path: str | None = None
     records_layout: str | None = None
+    mask_trusted: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.ids)
@@ -124,6 +128,11 @@ class Source:
                 f"source {self.name!r}: records_layout must be one of {RECORD_LAYOUTS}; "
                 f"got {self.records_layout!r}"
             )
+        if self.mask_trusted is not None and np.shape(self.mask_trusted) != (n,):
+            raise ValueError(
+                f"source {self.name!r}: mask_trusted has shape {np.shape(self.mask_trusted)}, "
+                f"expected ({n},)"
+            )
         if self.hand_side is None and not self.has_masks:
             raise ValueError(
                 f"source {self.name!r}: without masks the hand side must be fixed (hand_side)"
@@ -136,6 +145,71 @@ class Source:
     def has_masks(self) -> bool:
         """Whether per-pixel class masks exist (RHD PNGs or RHD records)."""
         return self.mask_paths is not None or self.records_layout == "rhd"
+
+
+def select(source: Source, index) -> Source:
+    """The samples ``index`` (positions or a bool array) of a PNG-backed source."""
+    if source.image_paths is None:
+        raise ValueError(f"source {source.name!r}: only PNG-backed sources can be subset")
+    index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, int)
+    out = {}
+    for key in ("xyz", "uv", "vis", "K", "ids", "hand_side", "mask_trusted"):
+        value = getattr(source, key)
+        out[key] = None if value is None else np.asarray(value)[index]
+    for key in ("image_paths", "mask_paths"):
+        value = getattr(source, key)
+        out[key] = None if value is None else tuple(value[i] for i in index)
+    return dataclasses.replace(source, **out)
+
+
+def concat_sources(sources: list, name: str | None = None) -> Source:
+    """One source of several PNG-backed sources of the same image size and root.
+
+    Sample ids are renumbered 0..N-1 (ids repeat across datasets); a source without fixed
+    hand sides gets them from its masks' pixel counts, so every sample carries one."""
+    sources = [build_source(s) for s in sources]
+    if len(sources) == 1:
+        return sources[0]
+    first = sources[0]
+    for s in sources[1:]:
+        if s.image_hw != first.image_hw or s.root != first.root:
+            raise ValueError(
+                f"sources {first.name!r} and {s.name!r} differ in image size or root "
+                f"({first.image_hw}/{first.root} vs {s.image_hw}/{s.root})"
+            )
+        if s.image_paths is None or s.mask_paths is None:
+            raise ValueError(f"source {s.name!r}: only PNG-backed sources with masks can be mixed")
+    sides = [s.hand_side if s.hand_side is not None else sides_from_masks(s) for s in sources]
+    trusted = [
+        s.mask_trusted if s.mask_trusted is not None else np.ones(len(s), bool) for s in sources
+    ]
+    cat = lambda key: np.concatenate([getattr(s, key) for s in sources])  # noqa: E731
+    n = sum(len(s) for s in sources)
+    return Source(
+        name=name or " + ".join(s.name for s in sources),
+        xyz=cat("xyz"), uv=cat("uv"), vis=cat("vis"), K=cat("K"),
+        ids=np.arange(n, dtype=np.int64), image_hw=first.image_hw, root=first.root,
+        hand_side=np.concatenate(sides).astype(np.int8),
+        image_paths=sum((tuple(s.image_paths) for s in sources), ()),
+        mask_paths=sum((tuple(s.mask_paths) for s in sources), ()),
+        mask_trusted=np.concatenate(trusted),
+    )  # fmt: skip
+
+
+def sides_from_masks(source: Source) -> np.ndarray:
+    """Each sample's hand side as the pipelines choose it: the hand with more mask pixels
+    (docs/original.md §8.3 step 5; right on a tie as there)."""
+    import cv2
+
+    out = np.zeros(len(source), np.int8)
+    for i, path in enumerate(source.mask_paths):
+        mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if mask is None:
+            raise BadSampleError(path, int(source.ids[i]), "corrupt or unreadable mask PNG")
+        left = int(((mask >= 2) & (mask <= 17)).sum())
+        right = int((mask >= 18).sum())
+        out[i] = int(right >= left)
+    return out
 
 
 def build_source(data) -> Source:

@@ -149,20 +149,55 @@ def _subset(source, n: int | None):
         return source
     cut = {
         key: getattr(source, key)[:n]
-        for key in ("xyz", "uv", "vis", "K", "ids", "hand_side", "image_paths", "mask_paths")
+        for key in (
+            "xyz",
+            "uv",
+            "vis",
+            "K",
+            "ids",
+            "hand_side",
+            "image_paths",
+            "mask_paths",
+            "mask_trusted",
+        )  # fmt: skip
         if getattr(source, key) is not None
     }
     return dataclasses.replace(source, **cut)
 
 
+def data_dirs(data_dir: str) -> list[str]:
+    """The folders of a ``--data_dir`` value: one path, or several joined by commas (their
+    samples are mixed, e.g. synthetic renders and labelled photographs)."""
+    return [part for part in (data_dir or "").split(",") if part]
+
+
 def _open_split(config: TrainConfig, split: str):
-    """The data Source of one split ("training" / "evaluation") of config.data_dir."""
-    from hand3d_tf.data.samples import build_source
+    """The data Source of one split ("training" / "evaluation") of config.data_dir; several
+    comma-separated folders are concatenated (samples.concat_sources)."""
+    from hand3d_tf.data.samples import build_source, concat_sources
 
     if not config.data_dir:
         raise NoSamplesError(
             f"--data_dir is required for dataset {config.dataset!r} (or use --smoke without it)"
         )
+    folders = data_dirs(config.data_dir)
+    if len(folders) > 1:
+        if config.dataset == "stb":
+            raise NoSamplesError("--data_dir with several folders is for RHD-layout datasets only")
+        opened, errors = [], []
+        for folder in folders:
+            try:
+                opened.append(_open_split(dataclasses.replace(config, data_dir=folder), split))
+            except NoSamplesError as err:
+                if split == "training":
+                    raise
+                errors.append(str(err))
+        if not opened:
+            raise NoSamplesError("; ".join(errors))
+        try:
+            return concat_sources(opened, name=config.data_dir)
+        except ValueError as err:
+            raise NoSamplesError(f"--data_dir={config.data_dir}: {err}") from err
     try:
         if config.dataset == "stb":
             from hand3d_tf.data.stb import EVAL_SEQUENCES, STBReader
@@ -195,12 +230,23 @@ def dataset_data(config: TrainConfig) -> TrainData:
     batches.
     """
     from hand3d_tf.data import pipelines
+    from hand3d_tf.data.samples import select
 
     train_source = _subset(_open_split(config, "training"), config.num_samples)
     if config.net == "handsegnet" and not train_source.has_masks:
         raise NoSamplesError(
             f"HandSegNet needs hand masks; dataset {config.dataset!r} in {config.data_dir!r} "
             "has none (RHD and synthetic data do)"
+        )
+    if config.net == "handsegnet" and train_source.mask_trusted is not None:
+        # Labelled photographs whose mask is not trusted train PoseNet only.
+        if not train_source.mask_trusted.any():
+            raise NoSamplesError(f"HandSegNet: no sample in {config.data_dir!r} has a trusted mask")
+        train_source = select(train_source, train_source.mask_trusted)
+    if config.net == "lifting" and not np.isfinite(train_source.xyz).all():
+        raise NoSamplesError(
+            f"the lifting needs 3D labels; {config.data_dir!r} holds 2D-only samples "
+            "(labelled photographs): train the lifting on synthetic or RHD data"
         )
     build = {
         "handsegnet": pipelines.handsegnet_dataset,
