@@ -79,14 +79,52 @@ def _relative_errors(session, net, model, shapes, seeds) -> dict:
 
 @pytest.mark.parametrize("net", NETS)
 def test_fp32_round_trip_matches_keras(net, nets, shapes, exported):
-    """Issue 19: ONNX fp32 vs Keras, max relative error <= 1e-5 on random inputs (other
-    inputs than the export's own check: seeds 10-12)."""
+    """Issue 19: ONNX fp32 vs Keras on random inputs (other inputs than the export's own
+    check: seeds 10-12): within 1e-5 of the output's scale on these tiny nets, well inside
+    the check's bound of 1e-4 (the paper-size nets: the slow tests below)."""
     result = exported[net, "fp32"]
     errors = _relative_errors(_session(result.onnx_path), net, nets[net], shapes[net],
                               seeds=(10, 11, 12))  # fmt: skip
     assert set(errors) == {r for r in tflite.OUTPUT_ROLES[net]}
     assert max(errors.values()) <= 1e-5, errors
-    assert max(result.max_rel_error.values()) <= ox.VERIFY_RTOL["fp32"] == 1e-5
+    assert max(result.max_rel_error.values()) <= ox.VERIFY_RTOL["fp32"] == 1e-4
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_the_fp32_bound_is_1e4_of_the_output_scale(scale, nets, shapes, tmp_path, monkeypatch):
+    """The check accepts max |ONNX - Keras| up to 1e-4 x max |Keras| per output and refuses
+    more, whatever the output's scale (a tiny HandSegNet with its logits scaled by ``scale``);
+    ONNX Runtime's outputs are replaced by Keras's plus a known error. A fixed 1e-5 refused
+    the paper-size HandSegNet's float32 rounding (1.7e-5)."""
+    net, shape = "handsegnet", shapes["handsegnet"]
+    model = models.build(net, dict(TINY_CONFIGS[net]))
+    model.set_weights(nets[net].get_weights())
+    head = model.get_layer("conv6_2")
+    head.set_weights([w * scale for w in head.get_weights()])
+    proto = ox.convert(net, model, shape)
+    serve = tflite.serving_function(net, model, shape)
+    logits = np.asarray(serve(**ox.random_inputs(net, shape, 0))["logits"])
+    assert ox.bound("fp32", logits) == pytest.approx(1e-4 * float(np.abs(logits).max()))
+    assert ox.bound("fp32", -3 * logits) == pytest.approx(3 * ox.bound("fp32", logits))
+
+    def keras_plus(fraction):
+        def run(blob, feeds, threads=1):
+            out = {k: np.array(v) for k, v in serve(**feeds).items()}
+            out["logits"].flat[7] += fraction * ox.bound("fp32", out["logits"])
+            return out
+
+        return run
+
+    monkeypatch.setattr(ox, "run_onnx", keras_plus(0.9))
+    result = ox.export_onnx(model, net, "fp32", tmp_path / "ok", shapes=shape, fp32=proto)
+    assert result.max_rel_error["logits"] == pytest.approx(0.9e-4, rel=1e-3)
+    assert result.sidecar["verification"]["bound"] == 1e-4
+    monkeypatch.setattr(ox, "run_onnx", keras_plus(1.1))
+    with pytest.raises(tflite.ExportError, match=r"differs from Keras by 0\.00011 \(max "
+                                                 r"\|ONNX - Keras\| / max \|Keras\|, output "
+                                                 r"'logits'\) > 0\.0001 on"):  # fmt: skip
+        ox.export_onnx(model, net, "fp32", tmp_path / "no", shapes=shape, fp32=proto)
+    assert not (tmp_path / "no" / "handsegnet_fp32.onnx").exists()
 
 
 @pytest.mark.parametrize("net", NETS)
@@ -217,3 +255,50 @@ def test_cli_format_onnx_once_in_a_subprocess(tiny_weights, tmp_path):
         "--mode of ['fp32', 'fp16']"
     ]
     assert not (tmp_path / "bad").exists()
+
+
+# ------------------------------------------------------------------ paper size (slow)
+def _keras_outputs(net, model, feeds, dtype) -> dict:
+    """{role: array} of ``model`` called directly on ``feeds`` cast to ``dtype``."""
+    if net == "lifting":
+        out = model([feeds["scoremap"].astype(dtype), feeds["hand_side"].astype(dtype)],
+                    training=False)  # fmt: skip
+        return {k: np.asarray(out[k], np.float64) for k in tflite.OUTPUT_ROLES[net]}
+    y = model(feeds["image"].astype(dtype), training=False)
+    return {
+        tflite.OUTPUT_ROLES[net][0]: np.asarray(y[-1] if isinstance(y, list) else y, np.float64)
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("net", NETS)
+def test_paper_size_fp32_export_is_as_close_to_float64_as_keras(net, tmp_path):
+    """Issue 28: the paper-size nets (random weights, as from released-format pickles) pass
+    the export check, which refused HandSegNet at 1.7e-5 > 1e-5. The bound is about float32
+    rounding, not slack: against a float64 run of the same graph on the check's inputs, Keras
+    and ONNX Runtime both stay within a quarter of it (measured: Keras up to 7.6e-6 of the
+    output's scale, ONNX up to 1.9e-6; the bound is 1e-4)."""
+    from hand3d_tf.keras import keras
+
+    keras.utils.set_random_seed(28)
+    model = models.build(net, {})
+    assert model.count_params() == {"handsegnet": 13_601_986, "posenet": 17_518_847,
+                                    "lifting": 3_875_682}[net]  # fmt: skip
+    shape = tflite.input_shapes(net, model, (240, 320))
+    result = ox.export_onnx(model, net, "fp32", tmp_path, shapes=shape)
+    keras.mixed_precision.set_global_policy("float64")
+    try:
+        twin = models.build(net, {})
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    twin.set_weights([w.astype(np.float64) for w in model.get_weights()])
+    blob = result.onnx_path.read_bytes()
+    for sample in range(ox.VERIFY_SAMPLES):
+        feeds = ox.random_inputs(net, shape, sample)
+        exact = _keras_outputs(net, twin, feeds, np.float64)
+        keras32 = _keras_outputs(net, model, feeds, np.float32)
+        onnx32 = ox.run_onnx(blob, feeds)
+        for role, ref in exact.items():
+            quarter = ox.bound("fp32", ref) / 4
+            assert np.abs(keras32[role] - ref).max() <= quarter, (role, sample)
+            assert np.abs(onnx32[role] - ref).max() <= quarter, (role, sample)

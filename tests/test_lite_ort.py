@@ -147,7 +147,33 @@ def _pipeline(folder, delegate):
 
 
 def test_onnx_pipeline_equals_the_tflite_fp32_pipeline(default_onnx_dir):
-    onnx_pipe, tflite_pipe = _pipeline(default_onnx_dir, "ort_cpu"), _pipeline(DEFAULT, "xnnpack")
+    _assert_pipelines_agree(_pipeline(default_onnx_dir, "ort_cpu"), _pipeline(DEFAULT, "xnnpack"))
+
+
+@pytest.mark.slow
+def test_paper_size_onnx_pipeline_equals_the_tflite_fp32_pipeline(tmp_path):
+    """Issue 28: at paper size (the bundled default widened to width 1.0 without noise, so
+    it computes the trained function and its score maps have clear peaks) the fp32 ONNX and
+    fp32 TFLite pipelines agree: the same masks, 2D keypoints within 0.5 px."""
+    pytest.importorskip("tf2onnx")
+    from hand3d_tf.export import exporter, tflite
+    from hand3d_tf.export import onnx as onnx_export
+    from hand3d_tf.training.widen import widen_weights_file
+
+    wide, out = tmp_path / "weights", tmp_path / "export"
+    for net in NET_ORDER:
+        widen_weights_file(str(DEFAULT), net, 1.0, str(wide), noise=0.0)
+        loaded = exporter.load_net(net, str(wide))
+        assert loaded.model.count_params() == {"handsegnet": 13_601_986, "posenet": 17_518_847,
+                                               "lifting": 3_875_682}[net]  # fmt: skip
+        kwargs = dict(lifting_variant=loaded.lifting_variant, weights_path=loaded.weights_path)
+        onnx_export.export_onnx(loaded.model, net, "fp32", out, **kwargs)
+        tflite.export_tflite(loaded.model, net, "fp32", out, **kwargs)
+    _assert_pipelines_agree(_pipeline(out, "ort_cpu"), _pipeline(out, "xnnpack"))
+
+
+def _assert_pipelines_agree(onnx_pipe, tflite_pipe):
+    """The example image and two random frames, each as a left and a right hand."""
     example = cv2.cvtColor(cv2.imread(str(DEFAULT.parent / "example_hand.png")), cv2.COLOR_BGR2RGB)
     rng = np.random.default_rng(0)
     frames = [example, *rng.integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)]

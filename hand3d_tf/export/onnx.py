@@ -14,8 +14,8 @@ fp16   the fp32 graph with float16 weights and arithmetic, float32 inputs and ou
 =====  =====================================================================================
 
 Every export is run with ONNX Runtime's CPU provider on random inputs and compared with the
-Keras model before anything is written: max |ONNX - Keras| / max |Keras| per output must be
-at most ``VERIFY_RTOL[mode]``. Nothing else is quantised: the integer modes stay TFLite's
+Keras model before anything is written: max |ONNX - Keras| per output must be at most
+``bound(mode, Keras output)`` = ``VERIFY_RTOL[mode]`` x max |Keras output|. Nothing else is quantised: the integer modes stay TFLite's
 (TensorRT's int8 switch calibrates the fp32 file itself).
 
 Needs tensorflow, tf2onnx, onnx (the ``[tf]`` extra) and onnxruntime (the ``[onnx]`` extra),
@@ -44,11 +44,16 @@ MODES = schema.ONNX_MODES
 # Opset 17: ONNX Runtime 1.32 reads it, and it is the newest TensorRT's ONNX parser takes
 # from 8.5 (JetPack 5.1) on (docs/export.md, "ONNX").
 DEFAULT_OPSET = 17
-# Export check against Keras: max |ONNX - Keras| / max |Keras| per output. fp32: 1e-5
-# (measured at most 2.0e-6, docs/export.md "ONNX"); fp16 computes in float16 (11-bit
-# mantissa, 4.9e-4 relative rounding per op), measured at most 2.9e-3: the bound is the
-# TFLite fp16 tests' 1e-2 (tests/test_export.py FLOAT_RTOL).
-VERIFY_RTOL = {"fp32": 1e-5, "fp16": 1e-2}
+# Export check against Keras, per output: max |ONNX - Keras| <= VERIFY_RTOL[mode] * max |Keras|
+# (``bound``), proportional to the output's scale, as the TFLite exports are checked
+# (tests/test_export.py FLOAT_RTOL: fp32 1e-4, fp16 1e-2). fp32: both sides round in float32
+# and neither is the exact result; against a float64 run of the same graph, the paper-size
+# nets' Keras outputs are off by up to 7.6e-6 of their scale and the ONNX outputs by up to
+# 1.9e-6 (docs/export.md "ONNX"), so ONNX vs Keras shows Keras's own float32 rounding (up to
+# 1.7e-5 with other random weights): 1e-4 leaves 5x room and still catches a wrong op.
+# fp16 computes in float16 (11-bit mantissa, 4.9e-4 relative rounding per op), measured at
+# most 2.9e-3.
+VERIFY_RTOL = {"fp32": 1e-4, "fp16": 1e-2}
 VERIFY_SAMPLES = 2
 TOOLS = ("tf2onnx", "onnx", "onnxruntime")
 TOOLS_EXTRA = "pip install 'hand3d_tf[tf,onnx]'"
@@ -187,9 +192,16 @@ def random_inputs(net: str, shapes: dict, sample: int) -> dict:
     return {r: v.astype(np.float32) for r, v in feeds.items()}
 
 
+def bound(mode: str, reference) -> float:
+    """The largest |ONNX - Keras| the export check accepts for one output whose Keras value
+    is ``reference``: ``VERIFY_RTOL[mode]`` times the output's scale, max |reference|."""
+    return VERIFY_RTOL[check_mode(mode)] * float(np.abs(np.asarray(reference)).max())
+
+
 def max_relative_error(blob: bytes, net: str, model, shapes: dict,
                        samples: int = VERIFY_SAMPLES) -> dict:  # fmt: skip
-    """{output role: max over ``samples`` random inputs of max|ONNX - Keras| / max|Keras|}."""
+    """{output role: max over ``samples`` random inputs of max|ONNX - Keras| / max|Keras|},
+    the error in units of the output's scale (the check: at most ``VERIFY_RTOL[mode]``)."""
     fn = tflite.serving_function(net, model, shapes)
     errors: dict = {}
     for sample in range(samples):
@@ -274,7 +286,8 @@ def export_onnx(model, net: str, mode: str, output_dir: os.PathLike | str, *,
     if errors[worst] > VERIFY_RTOL[mode]:
         raise ExportError(
             f"{net} {mode}: the ONNX model differs from Keras by {errors[worst]:.3g} "
-            f"(max relative, output {worst!r}) > {VERIFY_RTOL[mode]:g} on random inputs"
+            f"(max |ONNX - Keras| / max |Keras|, output {worst!r}) > {VERIFY_RTOL[mode]:g} "
+            f"on random inputs"
         )
     stem = f"{net}_{mode}"
     onnx_path = out / f"{stem}.onnx"
