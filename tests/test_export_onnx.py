@@ -276,11 +276,12 @@ def test_paper_size_fp32_export_is_as_close_to_float64_as_keras(net, tmp_path):
     """Issue 28: the paper-size nets (random weights, as from released-format pickles) pass
     the export check, which refused HandSegNet at 1.7e-5 > 1e-5. The bound is about float32
     rounding, not slack: against a float64 run of the same graph on the check's inputs, Keras
-    and ONNX Runtime both stay within a quarter of it (measured: Keras up to 7.6e-6 of the
-    output's scale, ONNX up to 1.9e-6; the bound is 1e-4)."""
+    and ONNX Runtime both stay within a quarter of it (measured with other random weights:
+    Keras up to 7.6e-6 of the output's scale, ONNX up to 1.9e-6; the bound is 1e-4). Seed 6
+    gives a HandSegNet that the old check refused (ONNX vs Keras 1.27e-5)."""
     from hand3d_tf.keras import keras
 
-    keras.utils.set_random_seed(28)
+    keras.utils.set_random_seed(6)
     model = models.build(net, {})
     assert model.count_params() == {"handsegnet": 13_601_986, "posenet": 17_518_847,
                                     "lifting": 3_875_682}[net]  # fmt: skip
