@@ -289,3 +289,50 @@ def test_real_run_on_two_bundled_photographs(tmp_path):
         uv = reader.uv[i, 21:]
         inside = mask[np.clip(uv[:, 1].astype(int), 0, 319), np.clip(uv[:, 0].astype(int), 0, 319)]
         assert (inside == al.CLASS_RIGHT).mean() >= 0.8
+
+
+def test_composites_paste_keyed_hands_with_labels_that_follow(photo_folder, tmp_path):
+    folder, _ = photo_folder
+    hands = tmp_path / "hands"
+    al.autolabel(al.AutolabelConfig(input=str(folder), output_dir=str(hands)), teacher=object(),
+                 progress=False)  # fmt: skip
+    backgrounds = tmp_path / "bg"
+    backgrounds.mkdir()
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    cv2.imwrite(str(backgrounds / "room.jpg"), photo)
+    # A hand box covers the right side: crops come from the left 250 px (box - 25 %).
+    (backgrounds / "room.xml").write_text(
+        "<annotation><object><bndbox><xmin>290</xmin><ymin>0</ymin><xmax>399</xmax>"
+        "<ymax>299</ymax></bndbox></object></annotation>"
+    )
+    (backgrounds / "full.jpg").write_bytes((backgrounds / "room.jpg").read_bytes())
+    (backgrounds / "full.xml").write_text(  # no crop is clear of this hand: never used
+        "<annotation><object><bndbox><xmin>0</xmin><ymin>0</ymin><xmax>399</xmax>"
+        "<ymax>299</ymax></bndbox></object></annotation>"
+    )
+    from hand3d_tf.data import composite
+    from hand3d_tf.data.rhd import RHDReader
+
+    crop = composite.background_crop(backgrounds / "room.jpg", np.random.default_rng(0))
+    assert crop.shape == (320, 320, 3)
+    assert composite.background_crop(backgrounds / "full.jpg", np.random.default_rng(0)) is None
+    out = tmp_path / "comp"
+    n = composite.write_composites([str(hands)], str(backgrounds), None, str(out), count=6, seed=0)
+    reader = RHDReader(out, "training")
+    assert n == len(reader) == 6 and reader.mask_trusted.all() and not reader.has_xyz
+    labels = json.loads((out / "training" / "labels.json").read_text())
+    assert {s["background"] for s in labels["samples"]} == {"room.jpg"}
+    (backgrounds / "room.jpg").unlink()
+    with pytest.raises(ValueError, match="clear of hands"):  # not an endless search
+        composite.write_composites([str(hands)], str(backgrounds), None, str(tmp_path / "c2"), 2)
+    for i in range(6):
+        s = reader.sample(i)
+        side = int(reader.hand_side[i])
+        uv, vis = s["uv"][21 * side : 21 * side + 21], s["vis"][21 * side : 21 * side + 21]
+        hand_class = al.CLASS_RIGHT if side else al.CLASS_LEFT
+        assert (s["mask"] == hand_class).sum() > 200
+        inside = uv[vis].astype(int)
+        # The pasted keypoints land on the pasted hand (or its feathered edge).
+        on_hand = s["mask"][inside[:, 1], inside[:, 0]] > 0
+        assert on_hand.mean() >= 0.8, (i, on_hand.mean())

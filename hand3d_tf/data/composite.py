@@ -147,7 +147,7 @@ def _light(hand: np.ndarray, alpha: np.ndarray, cfg: CompositeConfig, rng) -> np
     out = hand.astype(np.float32)
     if len(xs):
         cx, cy = xs.mean(), ys.mean()
-        extent = max(xs.ptp(), ys.ptp(), 1)
+        extent = max(int(np.ptp(xs)), int(np.ptp(ys)), 1)
         ramp = ((xx - cx) * direction[0] + (yy - cy) * direction[1]) / extent
         gain = rng.uniform(*cfg.light_gain) * (1 + cfg.light_slope * rng.uniform(0, 1) * ramp)
         out *= np.clip(gain, 0.2, 2.0)[..., None]
@@ -242,9 +242,15 @@ def write_composites(hands_dirs: list[str], backgrounds: str | None, synthetic: 
                 sample = synth.sample(k)
                 bg, bg_mask, origin = sample["image"], sample["mask"], f"synthetic {k}"
             else:
-                photo = photos[int(rng.integers(len(photos)))]
+                k = int(rng.integers(len(photos)))
+                photo = photos[k]
                 bg, bg_mask, origin = background_crop(photo, rng), None, photo.name
-                if bg is None:
+                if bg is None:  # unreadable, or no crop clear of its hands: not used again
+                    photos.pop(k)
+                    if not photos and synth is None:
+                        raise ValueError(
+                            f"no background photo in {backgrounds} gives a crop clear of hands"
+                        )
                     continue
             image, mask, uv, side = compose(hand, bg, bg_mask, cfg, rng)
             sid = len(anno)

@@ -91,6 +91,17 @@ def main(argv=None) -> int:
     parser.add_argument("--max_images", type=int, default=0, help="per source (0 = all)")
     parser.add_argument("--no_label", action="store_true", help="extract only")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument(
+        "--composites",
+        type=int,
+        default=0,
+        help="then write this many composites (keyed training hands on the "
+        "background source's photos and on --synthetic renders) to <out>/composites",
+    )
+    parser.add_argument(
+        "--synthetic", default=None, help="synthetic v2 dataset root for composites"
+    )
+    parser.add_argument("--composite_seed", type=int, default=0)
     args = parser.parse_args(argv)
     spec = json.loads(pathlib.Path(args.sources).read_text())
     out = pathlib.Path(args.out)
@@ -132,6 +143,22 @@ def main(argv=None) -> int:
             entry["labelled"] = labels["report"]["kept"]
             entry["summary"] = labels["summary"]
         record["sources"].append(entry)
+    if args.composites:
+        from hand3d_tf.data.composite import write_composites
+
+        hands = [str(out / s["name"]) for s in spec["sources"] if s["role"] == "training"]
+        backgrounds = [
+            out / "raw" / s["name"] for s in spec["sources"] if s["role"] == "backgrounds"
+        ]
+        n = write_composites([h for h in hands if pathlib.Path(h, "training").is_dir()],
+                             str(backgrounds[0]) if backgrounds else None, args.synthetic,
+                             str(out / "composites"), args.composites, args.composite_seed)  # fmt: skip
+        record["composites"] = {
+            "count": n,
+            "seed": args.composite_seed,
+            "synthetic": args.synthetic,
+        }
+        print(f"composites: {n}", flush=True)
     order = [s["name"] for s in spec["sources"]]
     record["sources"].sort(
         key=lambda s: order.index(s["name"]) if s["name"] in order else len(order)
