@@ -37,8 +37,7 @@ def define_flags(m: str) -> None:
     flags.DEFINE_string("input", None, "folder of photos (searched recursively), one photo, "
                         "or a video", module_name=m)  # fmt: skip
     shared_flags.output_dir(m, help="dataset root to write (<output_dir>/<split>/)")
-    flags.DEFINE_enum("split", "training", ["training", "evaluation"], "split folder to write",
-                      module_name=m)  # fmt: skip
+    shared_flags.split(m, default="training")
     flags.DEFINE_enum("mask", "auto", ["auto", "key", "grabcut", "none"],
                       "hand masks: auto = key a plain background, else grabCut (untrusted); "
                       "key = keyed or none; none = no masks (PoseNet only)", module_name=m)  # fmt: skip
@@ -57,8 +56,7 @@ def define_flags(m: str) -> None:
     flags.DEFINE_string("teacher_dir", None, "folder of the teacher's .tflite files (default "
                         "$HAND3D_TEACHER_DIR or .teacher/, filled by `make teacher`)",
                         module_name=m)  # fmt: skip
-    flags.DEFINE_bool("overwrite", False, "replace a split folder that holds a dataset",
-                      module_name=m)  # fmt: skip
+    shared_flags.overwrite(m)
     flags.DEFINE_bool("progress", True, "show a progress bar", module_name=m)
 
 

@@ -42,8 +42,7 @@ def define_flags(m: str) -> None:
                         "and histograms of the view distribution", module_name=m)  # fmt: skip
     flags.DEFINE_integer("preview_views", 1000, "scenes the preview's histograms count",
                          lower_bound=1, module_name=m)  # fmt: skip
-    flags.DEFINE_bool("overwrite", False, "replace split folders that hold another dataset",
-                      module_name=m)  # fmt: skip
+    shared_flags.overwrite(m, help="replace split folders that hold another dataset")
     flags.DEFINE_enum("generator_version", "2", ["1", "2"],
                       "1: the first generator (uniform orientations, capsule hands), kept "
                       "reproducible; 2: hands held up in front of a person facing the camera",

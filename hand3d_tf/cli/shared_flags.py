@@ -27,11 +27,11 @@ SHARED_NAMES = (
     "weights", "handsegnet_pickle", "posenet_pickle", "lifting_pickle", "output_dir",
     "data_dir", "dataset", "split", "seed", "batch_size", "max_samples", "lifting_variant",
     "net", "input_size", "image", "output", "baseline_data_dir", "baseline_max_samples",
-    "backend",
+    "backend", "overwrite",
 )  # fmt: skip
 DEFINERS = ("weights", "released_pickles", "output_dir", "data_dir", "dataset", "split", "seed",
             "batch_size", "max_samples", "lifting_variant", "net", "input_size",
-            "image", "output", "baseline_data", "backend")  # fmt: skip
+            "image", "output", "baseline_data", "backend", "overwrite")  # fmt: skip
 
 
 def _string(module: str, name: str, default, help: str) -> None:
@@ -72,6 +72,10 @@ def dataset(module: str, default: str | None = "rhd", help: str = "which reader"
 
 def split(module: str, default: str = "evaluation") -> None:
     flags.DEFINE_enum("split", default, SPLITS, "dataset split", module_name=module)
+
+
+def overwrite(module: str, help: str = "replace a split folder that holds another dataset"):
+    flags.DEFINE_bool("overwrite", False, help, module_name=module)
 
 
 def seed(module: str, default: int | None = 0, help: str = "random seed") -> None:
