@@ -45,11 +45,12 @@ def main(argv=None) -> int:
     ax = fig.axes[0]
     ax.plot(sample.uv[:, 0], sample.uv[:, 1], "wx", markersize=5, label="teacher")
     ax.legend(loc="lower right", fontsize=7)
-    name = pathlib.Path(sample.source).name
+    name = pathlib.Path(sample.source).name.split("_jpg.rf.")[0].split("_", 1)[-1]
     fig.suptitle(
-        f"real photo {name} ({side} hand): median error {errors[index]:.3f} of the hand size "
-        f"(validation median {np.median(errors):.3f})",
-        fontsize=10,
+        f"real photo {name} ({side} hand), validation median rule: error {errors[index]:.3f} "
+        f"of the hand size (median {np.median(errors):.3f})",
+        fontsize=9,
+        y=0.995,
     )
     fig.savefig(args.output, dpi=80)
     print(

@@ -133,6 +133,11 @@ def main(argv=None) -> int:
         entry = dict(source, files=len(files), split=split, repo_paths=files)
         print(f"{source['name']}: {len(files)} photos from {source['repo']}@{source['commit'][:8]}",
               flush=True)  # fmt: skip
+        labels_file = out / source["name"] / split / "labels.json"
+        if args.no_label and labels_file.is_file():  # labelled before: record what it kept
+            labels = json.loads(labels_file.read_text())
+            entry["labelled"] = labels["report"]["kept"]
+            entry["summary"] = labels["summary"]
         if not args.no_label:
             cmd = [sys.executable, "-m", "hand3d_tf.cli.autolabel", f"--input={raw}",
                    f"--output_dir={out / source['name']}", f"--split={split}", "--noprogress"]  # fmt: skip
