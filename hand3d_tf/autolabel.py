@@ -278,18 +278,25 @@ def make_mask(image: np.ndarray, uv: np.ndarray, mode: str) -> tuple[np.ndarray 
 
 
 # ---------------------------------------------------------------- frames
+def letterbox_geometry(hw, side: int) -> tuple[float, int, int, np.ndarray]:
+    """(scale, scaled width, scaled height, offset (x, y)) of an H x W image letterboxed into
+    ``side`` x ``side``: image pixel p lands at p * scale + offset."""
+    h, w = hw
+    s = side / max(h, w)
+    nw, nh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
+    return s, nw, nh, np.array([(side - nw) // 2, (side - nh) // 2], np.float64)
+
+
 def letterbox(image: np.ndarray, side: int) -> tuple[np.ndarray, float, np.ndarray]:
     """(the image scaled so its longer side is ``side`` and centred on black, scale, offset
     (x, y))."""
-    h, w = image.shape[:2]
-    s = side / max(h, w)
-    nw, nh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
+    s, nw, nh, offset = letterbox_geometry(image.shape[:2], side)
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     scaled = cv2.resize(image, (nw, nh), interpolation=interp)
     out = np.zeros((side, side) + image.shape[2:], image.dtype)
-    ox, oy = (side - nw) // 2, (side - nh) // 2
+    ox, oy = int(offset[0]), int(offset[1])
     out[oy : oy + nh, ox : ox + nw] = scaled
-    return out, s, np.array([ox, oy], np.float64)
+    return out, s, offset
 
 
 @dataclasses.dataclass
@@ -499,10 +506,8 @@ def autolabel(
             samples.append({"source": name, "id": sid, **meta})
             report.kept += 1
             report.sides["right" if entry["hand_side"] else "left"] += 1
-            report.masks[meta["mask"] + (" (trusted)" if meta["mask_trusted"] else "")] = (
-                report.masks.get(meta["mask"] + (" (trusted)" if meta["mask_trusted"] else ""), 0)
-                + 1
-            )
+            kind = meta["mask"] + (" (trusted)" if meta["mask_trusted"] else "")
+            report.masks[kind] = report.masks.get(kind, 0) + 1
             if len(previews) < config.preview:
                 side = 21 * entry["hand_side"]
                 previews.append(draw_labels(boxed, entry["uv_vis"][side : side + 21, :2], cls))

@@ -25,7 +25,7 @@ import pathlib
 import numpy as np
 
 from hand3d_tf import keypoints as kp
-from hand3d_tf.autolabel import CLASS_LEFT, read_image
+from hand3d_tf.autolabel import CLASS_LEFT, letterbox_geometry, read_image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,14 +35,6 @@ class RealSample:
     side: int  # 0 left, 1 right
     hand_mask: np.ndarray | None  # bool [H, W] where trusted, else None
     source: str
-
-
-def _unletterbox(points: np.ndarray, hw, frame: int) -> np.ndarray:
-    h, w = hw
-    s = frame / max(h, w)
-    nw, nh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
-    offset = np.array([(frame - nw) // 2, (frame - nh) // 2], np.float64)
-    return (points - offset) / np.array([nw / w, nh / h])
 
 
 def load_split(split_dir, max_samples: int = 0) -> list[RealSample]:
@@ -67,15 +59,15 @@ def load_split(split_dir, max_samples: int = 0) -> list[RealSample]:
             continue
         side = int(reader.hand_side[i])
         uv = reader.uv[i, 21 * side : 21 * side + 21].astype(np.float64)
-        uv = _unletterbox(uv, image.shape[:2], frame)
+        # Back from the letterboxed frame: the inverse of autolabel.label_sample's mapping.
+        scale, nw, nh, offset = letterbox_geometry(image.shape[:2], frame)
+        uv = (uv - offset) / scale
         uv = kp.wrist_to_palm(uv)[0]
         mask = None
         if reader.mask_trusted[i]:
             boxed = cv2.imread(reader.mask_path(i), cv2.IMREAD_UNCHANGED)
             h, w = image.shape[:2]
-            s = frame / max(h, w)
-            nw, nh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
-            ox, oy = (frame - nw) // 2, (frame - nh) // 2
+            ox, oy = int(offset[0]), int(offset[1])
             inner = boxed[oy : oy + nh, ox : ox + nw]
             mask = cv2.resize(inner, (w, h), interpolation=cv2.INTER_NEAREST) >= CLASS_LEFT
         out.append(RealSample(image, uv, side, mask, source))
