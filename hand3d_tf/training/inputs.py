@@ -273,12 +273,29 @@ def dataset_data(config: TrainConfig) -> TrainData:
         return _shard_by_data(ds)
 
     try:
-        eval_source = _subset(_open_split(config, "evaluation"), config.eval_max_samples)
+        evaluation = evaluation_data(config)
     except NoSamplesError as err:
         import logging
 
         logging.getLogger(__name__).warning("no final evaluation: %s", err)
-        eval_source = None
+        evaluation = None
+
+    return TrainData(
+        train=train,
+        evaluation=evaluation,
+        num_train=len(train_source),
+        description=f"{config.dataset} {config.data_dir} ({len(train_source)} training samples)",
+    )
+
+
+def evaluation_data(config: TrainConfig):
+    """The held-out batches of ``config.data_dir``'s evaluation split (the first
+    ``eval_max_samples``), as TrainData.evaluation: a function returning an iterator of
+    (inputs, truth). Needs no training split (training/curves.py measures checkpoints on a
+    separate held-out folder). NoSamplesError when the split has no samples."""
+    from hand3d_tf.data import pipelines
+
+    eval_source = _subset(_open_split(config, "evaluation"), config.eval_max_samples)
 
     def evaluation():
         preset = "full_stb_eval" if config.dataset == "stb" else f"{config.net}_rhd_eval"
@@ -289,12 +306,7 @@ def dataset_data(config: TrainConfig) -> TrainData:
         for batch in pipelines.evaluation_dataset(eval_source, cfg).as_numpy_iterator():
             yield _eval_batch(config.net, batch)
 
-    return TrainData(
-        train=train,
-        evaluation=evaluation if eval_source is not None else None,
-        num_train=len(train_source),
-        description=f"{config.dataset} {config.data_dir} ({len(train_source)} training samples)",
-    )
+    return evaluation
 
 
 def pipeline_overrides(config: TrainConfig) -> dict:
