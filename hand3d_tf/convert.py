@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from hand3d_tf.atomic import remove_dead_temporaries, temporary_prefix
 from hand3d_tf.files import sha256_file
 
 LIFTING_SCOPES = ("PosePrior/", "ViewpointNet/")
@@ -48,30 +49,14 @@ def lifting_variant_of(given: str | None, path, arrays: dict) -> str:
         raise LiftingVariantError(str(err)) from err
 
 
-def _remove_stale_staging(folder: pathlib.Path) -> None:
-    """Delete staging folders left by conversions that were killed (their pid is gone)."""
-    if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        if not (entry.name.startswith(STAGING_PREFIX) and entry.is_dir()):
-            continue
-        try:
-            pid = int(entry.name[len(STAGING_PREFIX) :].split("-")[0])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(entry, ignore_errors=True)
-        except (ValueError, PermissionError):
-            pass  # not ours to judge, or a live process of another user
-
-
 def _staging(out_dir: pathlib.Path) -> pathlib.Path:
     """A new hidden folder for the files: beside a new/empty out_dir (renamed onto it at
     the end), inside a non-empty one (its files moved in at the end)."""
     empty = not out_dir.exists() or not any(out_dir.iterdir())
     parent = out_dir.parent if empty else out_dir
     parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(parent)
-    stage = parent / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    remove_dead_temporaries(parent, STAGING_PREFIX)  # left by killed conversions
+    stage = parent / f"{temporary_prefix(STAGING_PREFIX)}{uuid.uuid4().hex[:8]}"
     stage.mkdir()
     return stage
 

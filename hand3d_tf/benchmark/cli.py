@@ -40,6 +40,25 @@ def _fail(prog: str, error) -> int:
     return EXIT_USER_ERROR
 
 
+def _output_dir(p: _Parser, path: str, flag: str = "--output_dir") -> None:
+    """hand3d_tf.paths' one output-folder check, as this parser's one-line error."""
+    from hand3d_tf import paths
+
+    try:
+        paths.check_output_folder(path, f"{flag}={path}")
+    except paths.OutputPathError as err:
+        p.error(str(err))
+
+
+def _at_least(p: _Parser, args, minimum: int, *names: str) -> None:
+    """A one-line error for the first integer flag of ``names`` below ``minimum`` (None:
+    not given)."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            p.error(f"--{name} must be >= {minimum}; received {value}")
+
+
 def _ints(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -189,13 +208,8 @@ def benchmark_main(argv=None) -> int:
 
     p = benchmark_parser()
     args = p.parse_args(argv)
-    if args.runs < 1:
-        p.error(f"--runs must be >= 1; received {args.runs}")
-    if args.warmup < 0:
-        p.error(f"--warmup must be >= 0; received {args.warmup}")
-    for name in ("num_eval", "pipeline_runs"):
-        if (getattr(args, name) or 0) < 0:
-            p.error(f"--{name} must be >= 0; received {getattr(args, name)}")
+    _at_least(p, args, 1, "runs")
+    _at_least(p, args, 0, "warmup", "num_eval", "pipeline_runs", "seed")
     for opt in args.delegate_option:
         if "=" not in opt:
             p.error(f"--delegate_option={opt!r} must be KEY=VALUE")
@@ -204,6 +218,7 @@ def benchmark_main(argv=None) -> int:
             f"--runtime={args.runtime} is a TFLite runtime; --delegate={args.delegate} runs on onnxruntime"
         )
     options = [tuple(o.split("=", 1)) for o in args.delegate_option] + _trt_options(args, p)
+    _output_dir(p, args.output_dir)  # before any model is loaded
     config = harness.HarnessConfig(
         models=tuple(_models(m) for m in args.models.split(",") if m),
         eval_set=args.eval_set,
@@ -312,6 +327,9 @@ def android_main(argv=None) -> int:
     add("--output_dir", default="results/")
     add("--name", default=None, help="run label / file stem")
     args = p.parse_args(argv)  # fmt: skip
+    _at_least(p, args, 1, "runs")
+    _at_least(p, args, 0, "warmup")
+    _output_dir(p, args.output_dir)
     config = android.AndroidConfig(
         benchmark_binary=args.benchmark_binary,
         models=tuple(m for m in args.models.split(",") if m),
@@ -365,6 +383,7 @@ def trtexec_main(argv=None) -> int:
     p.add_argument("--output_dir", default="results/", help="where results go (default results/)")
     p.add_argument("--name", default="trtexec", help="run label and file stem (default trtexec)")
     args = p.parse_args(argv)
+    _output_dir(p, args.output_dir)
     try:
         result = trtexec.results_from_logs(args.logs, args.name, _command(p.prog, argv))
     except trtexec.TrtexecParseError as e:
@@ -389,17 +408,33 @@ def trtexec_main(argv=None) -> int:
 # --- console-script entry points (setup.py) ---------------------------------------------------
 
 
+def _interruptible(main, prog: str) -> int:
+    """``main()`` with SIGTERM unwinding like Ctrl-C (hand3d_tf.signals): the partial
+    files of atomic writes are removed; one line, exit 128 + the signal."""
+    import signal
+
+    from hand3d_tf import signals
+
+    try:
+        with signals.sigterm_as_interrupt():
+            return main()
+    except KeyboardInterrupt as err:
+        signum = signal.Signals(signals.signal_number(err))
+        print(f"{prog}: interrupted by {signum.name}", file=sys.stderr, flush=True)
+        return 128 + signum
+
+
 def benchmark() -> None:
-    sys.exit(benchmark_main())
+    sys.exit(_interruptible(benchmark_main, "hand3d-benchmark"))
 
 
 def compare() -> None:
-    sys.exit(compare_main())
+    sys.exit(_interruptible(compare_main, "hand3d-benchmark-compare"))
 
 
 def android() -> None:
-    sys.exit(android_main())
+    sys.exit(_interruptible(android_main, "hand3d-benchmark-android"))
 
 
 def trtexec() -> None:
-    sys.exit(trtexec_main())
+    sys.exit(_interruptible(trtexec_main, "hand3d-benchmark-trtexec"))

@@ -16,9 +16,12 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import signal
 import sys
 
 from absl import app, flags
+
+from hand3d_tf import paths, signals
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
@@ -58,7 +61,8 @@ def user_errors(*types: type[BaseException], prefix: str = ""):
 
 def run(main, prog: str) -> None:
     """``app.run(main)`` with one-line flag-parsing and usage errors (exit 2) and a
-    one-line Ctrl-C (exit 130)."""
+    one-line Ctrl-C or SIGTERM (exit 130 / 143). SIGTERM unwinds like Ctrl-C
+    (hand3d_tf.signals): every cleanup on the way out runs, no temporary file stays."""
 
     def parse(argv):
         try:
@@ -71,56 +75,38 @@ def run(main, prog: str) -> None:
             return main(argv)
         except app.UsageError as err:
             return report(prog, err)
-        except KeyboardInterrupt:  # Ctrl-C outside a CLI's own handling: no traceback
-            print(f"{prog}: interrupted", file=sys.stderr, flush=True)
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as err:  # Ctrl-C / SIGTERM outside a CLI's own handling
+            signum = signal.Signals(signals.signal_number(err))
+            print(f"{prog}: interrupted by {signum.name}", file=sys.stderr, flush=True)
+            return 128 + signum
 
-    app.run(checked_main, flags_parser=parse)
+    with signals.sigterm_as_interrupt():
+        app.run(checked_main, flags_parser=parse)
 
 
 # --- cheap checks, run before any network is built -----------------------------------------
 
 
-def _nearest_existing(path: pathlib.Path) -> pathlib.Path:
-    path = path.absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def _check_creatable(folder: pathlib.Path, label: str) -> None:
-    # The nearest existing ancestor must be a writable folder (nothing is created here).
-    base = _nearest_existing(folder)
-    if not base.is_dir():
-        raise UserError(f"{label}: {base} is a file, not a folder")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise UserError(f"{label}: {base} is not writable")
-
-
 def check_output_dir(path, flag: str = "--output_dir") -> pathlib.Path:
     """The folder ``path`` (created later by the command) if it can hold the outputs.
 
-    Refused: a path that exists and is not a folder, or whose nearest existing ancestor
-    is not a writable folder. Nothing is created here.
+    Refused (hand3d_tf.paths, the one check every tool runs): a path that exists and is not
+    a folder, a symbolic link loop or a link to nothing, a path whose nearest existing
+    ancestor is not a writable folder. Nothing is created here.
     """
     if path is None or str(path) == "":
         raise UserError(f"{flag} is required")
-    out = pathlib.Path(path)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{flag}={out} exists and is not a folder")
-    _check_creatable(out, f"{flag}={out}")
-    return out
+    with user_errors(paths.OutputPathError):
+        return paths.check_output_folder(path, f"{flag}={pathlib.Path(path)}")
 
 
 def check_output_file(path, flag: str = "--output") -> pathlib.Path:
-    """The file ``path`` if it is not a folder and its folder exists or can be created."""
+    """The file ``path`` if it is not a folder (nor a link loop) and its folder exists or
+    can be created."""
     if path is None or str(path) == "":
         raise UserError(f"{flag} is required")
-    out = pathlib.Path(path)
-    if out.is_dir():
-        raise UserError(f"{flag}={out} is a folder; give a file name")
-    _check_creatable(out.parent, f"{flag}={out}")
-    return out
+    with user_errors(paths.OutputPathError):
+        return paths.check_output_path(path, f"{flag}={pathlib.Path(path)}")
 
 
 def check_input_file(path, flag: str) -> pathlib.Path:

@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from hand3d_tf.atomic import atomic_write
+from hand3d_tf.atomic import atomic_write, remove_dead_temporaries, temporary_prefix
 from hand3d_tf.constants import NETS
 from hand3d_tf.export.gpu_check import model_ops
 from hand3d_tf.lite import sidecar as schema
@@ -323,7 +323,9 @@ def save_float_savedmodel(model, net: str, output_dir, shapes: dict) -> pathlib.
 
     out = ensure_writable_dir(output_dir)
     target = out / f"{net}_saved_model"
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=out, prefix=f".{net}_saved_model."))
+    stem = f".{net}_saved_model."
+    remove_dead_temporaries(out, stem)  # left by a killed export
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=out, prefix=temporary_prefix(stem)))
     try:
         signature = serving_function(net, model, shapes).get_concrete_function()
         tf.saved_model.save(model, str(tmp), signatures={"serving_default": signature})

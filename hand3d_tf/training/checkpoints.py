@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import uuid
 
+from hand3d_tf import paths
 from hand3d_tf.atomic import atomic_write
 
 log = logging.getLogger(__name__)
@@ -319,13 +320,10 @@ def check_output_dir(config) -> list[str]:
     out = config.output_dir
     if not out:
         raise OutputDirError("output_dir is empty; give the folder for checkpoints and logs")
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise OutputDirError(f"output dir {out} exists and is not a folder")
-    base = os.path.abspath(out)
-    while not os.path.exists(base) and base != os.path.dirname(base):
-        base = os.path.dirname(base)
-    if not os.path.isdir(base) or not os.access(base, os.W_OK | os.X_OK):
-        raise OutputDirError(f"output dir {out}: {base} is not a writable folder")
+    try:
+        paths.check_output_folder(out, f"output dir {out}")
+    except paths.OutputPathError as err:
+        raise OutputDirError(str(err)) from None
     ckpt_dir = os.path.join(out, CHECKPOINT_SUBDIR)
     found = list_checkpoints(ckpt_dir)
     if not found:

@@ -12,9 +12,7 @@ Importing this module imports no TensorFlow: ``run`` loads the trainer.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-
+from hand3d_tf.signals import Interrupted, sigterm_as_interrupt  # noqa: F401  (run's)
 from hand3d_tf.training import checkpoints as ckpt
 from hand3d_tf.training import presets
 from hand3d_tf.training.checkpoints import OutputDirError  # noqa: F401  (check_output_dir's)
@@ -73,29 +71,6 @@ def input_errors() -> tuple[type[BaseException], ...]:
         ckpt.OutputDirError, ckpt.CheckpointError, NoSamplesError, FileNotFoundError,
         weight_io.WeightMismatchError, weight_io.WeightsFileError, safe_pickle.UnsafePickleError,
     )  # fmt: skip
-
-
-class Interrupted(KeyboardInterrupt):
-    """A signal (SIGTERM) delivered as a KeyboardInterrupt, on which the trainer writes a
-    checkpoint of the current step; ``signum`` says which."""
-
-    def __init__(self, signum: int):
-        super().__init__(f"signal {signum}")
-        self.signum = signum
-
-
-def _interrupt(signum, frame):
-    raise Interrupted(signum)
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Within the block, SIGTERM (a preempted job) raises Interrupted(SIGTERM)."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run(config: TrainConfig, data=None, on_step=None):

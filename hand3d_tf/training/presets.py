@@ -136,13 +136,22 @@ class TrainConfig:
             raise ValueError(
                 f"learning_rates must be finite numbers > 0; received {list(self.learning_rates)}"
             )
-        if list(self.lr_boundaries) != sorted(set(self.lr_boundaries)):
+        # A boundary <= 0 would silently skip the first rate (the schedule starts at step 0).
+        bounds = list(self.lr_boundaries)
+        if bounds != sorted(set(bounds)) or (bounds and bounds[0] < 1):
             raise ValueError(
-                f"lr_boundaries must be strictly increasing; received {list(self.lr_boundaries)}"
+                f"lr_boundaries must be strictly increasing steps >= 1; received {bounds}"
             )
-        for name in ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints"):
+        for name in ("batch_size", "num_steps", "checkpoint_every", "keep_checkpoints",
+                     "log_every", "image_every"):  # fmt: skip
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1; received {getattr(self, name)}")
+        for name in ("num_samples", "eval_max_samples"):  # None: all
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"{name} must be >= 1 (or unset: all); received {value}")
+        if int(self.seed) < 0:
+            raise ValueError(f"seed must be >= 0; received {self.seed}")
         if self.image_size < 8 or self.image_size % 8:
             raise ValueError(
                 f"image_size must be a positive multiple of 8 (the nets' stride); "
