@@ -40,6 +40,7 @@ import tempfile
 import cv2
 import numpy as np
 
+from hand3d_tf import images
 from hand3d_tf import teacher as tc
 from hand3d_tf.atomic import atomic_write
 from hand3d_tf.data import manifest
@@ -108,10 +109,10 @@ def list_inputs(path) -> list[pathlib.Path]:
 
 
 def read_image(path) -> np.ndarray | None:
-    """An image file as RGB uint8, or None when it does not decode."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    return None if image is None else np.ascontiguousarray(image[..., ::-1])
+    """An image file as RGB uint8, or None when it does not decode; ImageTooLargeError
+    (hand3d_tf.images) when its header declares more pixels than the limit."""
+    images.check_image_file(path)
+    return images.decode_image(np.fromfile(str(path), dtype=np.uint8), f"image {str(path)!r}")
 
 
 def frames(files: list[pathlib.Path], video_every: int):

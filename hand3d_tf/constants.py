@@ -54,3 +54,13 @@ KEYPOINT_NAMES = (
     "little_pip",
     "little_mcp",
 )
+
+# The longest synthetic sequence hand3d-make-synthetic writes (frames; about 55 minutes at
+# 30 fps). Frames are written as they are rendered, so the length costs disk, not memory;
+# the bound keeps one sequence's trajectories (a few KB a frame) small.
+MAX_SEQUENCE_LENGTH = 100_000
+
+# What the [tf] extra installs (setup.py) that a command or the Keras backend imports late,
+# and how a missing one is named to the user (the CLIs and ColorHandPose3D alike).
+TENSORFLOW_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization")
+TENSORFLOW_EXTRA = "pip install 'hand3d_tf[tf]'"

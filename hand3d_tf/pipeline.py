@@ -28,7 +28,7 @@ import numpy as np
 
 from hand3d_tf import glue
 from hand3d_tf import keypoints as kp
-from hand3d_tf.constants import BACKENDS
+from hand3d_tf.constants import BACKENDS, TENSORFLOW_EXTRA, TENSORFLOW_MODULES
 
 DEFAULT_INPUT_SIZE = (240, 320)  # (height, width) the released demo feeds (docs/original.md §5)
 # Smallest image side predict() accepts: a smaller image, upscaled to the network input,
@@ -239,6 +239,24 @@ def check_weights_dir(path) -> pathlib.Path:
     return directory
 
 
+def _keras_modules():
+    """(hand3d_tf.models, hand3d_tf.weights) for the Keras backend. Without TensorFlow or
+    tf_keras: a ModuleNotFoundError (of the missing module) that names the [tf] extra and
+    the TFLite backend, as the CLIs do, not a bare "No module named 'tf_keras'"."""
+    try:
+        from hand3d_tf import models, weights
+    except ModuleNotFoundError as err:
+        if not (err.name and err.name.split(".")[0] in TENSORFLOW_MODULES):
+            raise
+        raise ModuleNotFoundError(
+            f"the Keras backend needs TensorFlow ({err.name} is not installed): "
+            f"{TENSORFLOW_EXTRA}; or run the TFLite backend (backend='tflite') on a folder "
+            "with <net>_<mode>.tflite files",
+            name=err.name,
+        ) from err
+    return models, weights
+
+
 def resolve_backend(path, backend="auto", mode="fp32", input_size=DEFAULT_INPUT_SIZE) -> str:
     """The backend, "tflite" or "keras", for the weights folder ``path`` (cheap: file names
     and one sidecar).
@@ -310,7 +328,7 @@ class ColorHandPose3D:
         cls, handsegnet_pickle, posenet_pickle, input_size=DEFAULT_INPUT_SIZE
     ):
         """Full-size networks with the released TF 1.3 pickles (docs/original.md §4)."""
-        from hand3d_tf import models, weights
+        models, weights = _keras_modules()
 
         for path in (handsegnet_pickle, posenet_pickle):
             if not os.path.isfile(path):
@@ -331,8 +349,9 @@ class ColorHandPose3D:
 
     @classmethod
     def from_weights_dir(cls, path, input_size=DEFAULT_INPUT_SIZE):
-        """The project's own format: handsegnet/posenet/lifting .npz + .json in ``path``."""
-        from hand3d_tf import models, weights
+        """The project's own format: handsegnet/posenet/lifting .npz + .json in ``path``.
+        Needs TensorFlow (the ``[tf]`` extra); ModuleNotFoundError naming it otherwise."""
+        models, weights = _keras_modules()
 
         directory = check_weights_dir(path)
         nets, configs = [], {}

@@ -36,7 +36,7 @@ import time
 import cv2
 import numpy as np
 
-from hand3d_tf import pipeline
+from hand3d_tf import images, pipeline
 from hand3d_tf.version import __version__
 
 EXAMPLE_IMAGE = pipeline.BUNDLED_WEIGHTS_ROOT / "example_hand.png"  # `make demo`'s image
@@ -128,15 +128,13 @@ def check_size(what: str, height: int, width: int) -> None:
 def read_image(path) -> np.ndarray:
     """RGB uint8 [H, W, 3]; grayscale is expanded and alpha dropped by cv2.IMREAD_COLOR.
 
-    FileNotFoundError / ValueError naming ``path`` when it is missing or not an image.
+    FileNotFoundError / ValueError naming ``path`` when it is missing or not an image, or
+    declares more pixels than hand3d_tf.images.max_pixels() (checked before decoding).
     """
     path = str(path)
     if not pathlib.Path(path).is_file():
         raise FileNotFoundError(f"cannot read image {path!r} (missing or not an image file)")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read image {path!r} (missing or not an image file)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return images.read_image(path)  # ImageError (a ValueError): not an image, too large
 
 
 def check_image(path) -> np.ndarray:
@@ -374,17 +372,22 @@ def seconds_since_process_start() -> float | None:
 
 
 def run_demo(
-    image=EXAMPLE_IMAGE, output_dir="demo_output", hand_side: str = "left", backend="auto"
-) -> tuple:
-    """`make demo`: the bundled default model on ``image``; prints what it does (image,
-    model and backend, hand found, when the result existed after the process started, the
-    files written) and returns
-    predict_image's two paths. backend: "auto" (TFLite when bundled), "tflite" or "keras"."""
+    image=EXAMPLE_IMAGE, output_dir="demo_output", hand_side: str = "left", backend="auto",
+    weights=None,
+) -> tuple:  # fmt: skip
+    """`make demo`: a model (``weights``: a weights folder; default the bundled default
+    model) on ``image``; prints what it does (image, model and backend, hand found, when the
+    result existed after the process started, the files written) and returns
+    predict_image's two paths. backend: "auto" (TFLite when the folder holds the files),
+    "tflite" or "keras"."""
     image_path = pathlib.Path(image)
     rgb = check_image(image_path)
     print(f"image: {image_path} ({rgb.shape[1]}x{rgb.shape[0]})")
     start = time.perf_counter()
-    pipe = pipeline.ColorHandPose3D.from_pretrained(backend=backend)
+    if weights is None:
+        pipe = pipeline.ColorHandPose3D.from_pretrained(backend=backend)
+    else:
+        pipe = pipeline.ColorHandPose3D.from_dir(weights, backend=backend)
     source = pipe.source.get("weights", pipe.source)
     chosen = pipe.source.get("backend", "keras")
     if chosen == "tflite":

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from absl import flags
 
 from hand3d_tf.cli import errors
+from hand3d_tf.constants import TENSORFLOW_EXTRA, TENSORFLOW_MODULES
 from hand3d_tf.quiet import filtered_stderr
 
 HELP_FLAGS = ("-h", "--help", "-?", "--helpshort")
@@ -49,9 +50,6 @@ STARTUP_NOISE = re.compile(
     r"|oneDNN custom operations are on"
 )
 
-# What the [tf] extra installs (setup.py) and a command may import late.
-TENSORFLOW_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization")
-TENSORFLOW_EXTRA = "pip install 'hand3d_tf[tf]'"
 
 _defined: set[str] = set()
 
@@ -165,6 +163,10 @@ def _naming_the_extra(main: Callable) -> Callable:
     ``TensorFlowMissing`` (a one-line user error) instead of a traceback."""
 
     def guarded(argv):
+        if "max_image_pixels" in flags.FLAGS:  # the tools that read images (shared_flags)
+            from hand3d_tf import images
+
+            images.set_max_pixels(flags.FLAGS.max_image_pixels)
         try:
             return main(argv)
         except ModuleNotFoundError as err:

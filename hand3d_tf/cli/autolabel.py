@@ -34,6 +34,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
     flags.DEFINE_string("input", None, "folder of photos (searched recursively), one photo, "
                         "or a video", module_name=m)  # fmt: skip
     shared_flags.output_dir(m, help="dataset root to write (<output_dir>/<split>/)")
@@ -105,11 +106,12 @@ def main(argv):
     if not pathlib.Path(command.input).exists():
         raise UserError(f"--input={command.input}: no such folder or file")
     check_output_dir(command.output_dir)
-    from hand3d_tf import autolabel, teacher
+    from hand3d_tf import autolabel, images, teacher
 
     with user_errors(ValueError):
         config = command.config()
-    with user_errors(autolabel.AutolabelInputError, teacher.TeacherMissingError):
+    with user_errors(autolabel.AutolabelInputError, teacher.TeacherMissingError,
+                     images.ImageTooLargeError):  # fmt: skip
         autolabel.list_inputs(config.input)
         autolabel.check_output(config)
         teacher.model_paths(config.teacher_dir)

@@ -4,12 +4,14 @@ Example:
   make demo                                         # the bundled example image
   hand3d-demo --image=hand.png --output_dir=out     # = python -m hand3d_tf.cli.demo ...
   hand3d-demo --backend=keras                       # the same model in tf_keras
+  hand3d-demo --weights=runs/pn/weights             # another weights folder
 
-Runs the full RGB -> 3D pipeline (as hand3d-predict does) with ``weights/default`` on an
-image, by default the bundled example ``weights/example_hand.png`` (a synthetic render of
-this project's RHD-format generator), and writes <name>.json and <name>.png to --output_dir.
-It prints the image, the model and the backend that ran (TFLite when weights/default holds
-the .tflite files and a TFLite runtime is installed: no TensorFlow is started), whether a
+Runs the full RGB -> 3D pipeline (as hand3d-predict does) with ``weights/default`` (or the
+folder --weights names) on an image, by default the bundled example
+``weights/example_hand.png`` (a synthetic render of this project's RHD-format generator),
+and writes <name>.json and <name>.png to --output_dir. It prints the image, the model and
+the backend that ran (TFLite when the folder holds the .tflite files and a TFLite runtime
+is installed: no TensorFlow is started), whether a
 hand was found, the seconds since start-up and the files written. The library:
 hand3d_tf.predict.run_demo.
 
@@ -28,10 +30,14 @@ from hand3d_tf.cli.errors import UserError, check_input_file, check_output_dir, 
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
     from hand3d_tf.predict import EXAMPLE_IMAGE
 
     shared_flags.image(m, default=str(EXAMPLE_IMAGE), help="image to run the demo on")
     shared_flags.output_dir(m, default="demo_output", help="where the demo writes its results")
+    shared_flags.weights(m, help="weights folder, as hand3d-predict's --weights (<net>.npz + "
+                         ".json, and/or <net>_fp32.tflite + sidecars); default: the bundled "
+                         "weights/default")  # fmt: skip
     shared_flags.backend(m, help="tflite: weights/default's <net>_fp32.tflite (no TensorFlow); "
                          "keras: its <net>.npz; auto: tflite when they are there")  # fmt: skip
     shared_flags.deprecated_alias(m, "demo_image", "image")
@@ -43,6 +49,7 @@ class DemoConfig:
     image: str
     output_dir: str
     backend: str = "auto"
+    weights: str | None = None  # None: the bundled weights/default
 
     def __post_init__(self):
         check_input_file(self.image, "--image")
@@ -52,7 +59,7 @@ class DemoConfig:
     def from_flags(cls) -> DemoConfig:
         return cls(image=shared_flags.value("image", "demo_image"),
                    output_dir=shared_flags.value("output_dir", "demo_output_dir"),
-                   backend=flags.FLAGS.backend)  # fmt: skip
+                   backend=flags.FLAGS.backend, weights=flags.FLAGS.weights)  # fmt: skip
 
 
 def main(argv):
@@ -64,14 +71,15 @@ def main(argv):
 
     with user_errors(ValueError, FileNotFoundError, prefix="--image: "):
         predict.check_image(config.image)
-    with user_errors(*predict.weight_errors(), prefix=f"--backend={config.backend}: "):
-        backend = predict.check_weights(backend=config.backend)
+    prefix = f"--backend={config.backend}" + (" --weights" if config.weights else "") + ": "
+    with user_errors(*predict.weight_errors(), prefix=prefix):
+        backend = predict.check_weights(config.weights, backend=config.backend)
     if backend == "tflite" and not lite_backend.runtime_installed():
         raise UserError("--backend=tflite: no TFLite runtime installed; pip install "
                         "ai-edge-litert (or tflite-runtime)")  # fmt: skip
     if backend == "keras":
         app.quiet_tensorflow()
-    predict.run_demo(config.image, config.output_dir, backend=backend)
+    predict.run_demo(config.image, config.output_dir, backend=backend, weights=config.weights)
 
 
 def run():

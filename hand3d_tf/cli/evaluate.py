@@ -39,6 +39,7 @@ PICKLES = ("handsegnet_pickle", "posenet_pickle", "lifting_pickle")
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
     flags.DEFINE_enum("protocol", None, pr.ALL_PROTOCOLS, "evaluation protocol",
                       module_name=m)  # fmt: skip
     shared_flags.dataset(m)

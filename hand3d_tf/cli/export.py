@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
 from absl import flags
 
@@ -34,6 +35,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
     shared_flags.net(m, default="all", extra=("all",), help="which network; all: the three")
     shared_flags.weights(
         m, help="folder with <net>.npz/.json (hand3d-convert-weights, hand3d-train), one "
@@ -114,8 +116,10 @@ class ExportFlags:
             raise UserError("--check_gpu and --report check .tflite files: add --format=tflite")
         if min(self.input_size) < 8:
             raise UserError(f"--input_size must be at least 8x8; received {self.input_size}")
-        if not self.qat_learning_rate > 0:
-            raise UserError(f"--qat_learning_rate must be > 0; received {self.qat_learning_rate}")
+        if not (math.isfinite(self.qat_learning_rate) and self.qat_learning_rate > 0):
+            raise UserError(
+                f"--qat_learning_rate must be a finite number > 0; received {self.qat_learning_rate}"
+            )
         if not self.output_dir:
             raise UserError("--output_dir is required")
         if self.report and not self.eval_data:

@@ -30,11 +30,13 @@ from absl import flags
 
 from hand3d_tf.cli import app, shared_flags
 from hand3d_tf.cli.errors import UserError, check_output_file, user_errors
+from hand3d_tf.keypoints import NUM_KEYPOINTS
 
 FLAGS = flags.FLAGS
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
     shared_flags.dataset(m, default="synthetic")
     shared_flags.data_dir(m, help="dataset root (RHD / synthetic: holds <split>/; STB: holds "
                           "labels/ and images/) or a record file (rhd_<split>.bin, "
@@ -47,6 +49,7 @@ def define_flags(m: str) -> None:
     shared_flags.seed(m, help="seed of rendered synthetic samples")
     flags.DEFINE_integer("min_visible", 1, "skip samples with fewer visible keypoints (an "
                          "absent hand has none and cannot be scored)", lower_bound=0,
+                         upper_bound=NUM_KEYPOINTS,
                          module_name=m)  # fmt: skip
 
 

@@ -46,6 +46,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
     shared_flags.weights(m, help="weights folder (handsegnet/posenet/lifting .npz + .json)")
     shared_flags.data_dir(m, help="held-out RHD-layout dataset root (hand3d-make-synthetic)")
     shared_flags.split(m)

@@ -44,6 +44,7 @@ PROG = "hand3d-predict"
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
     shared_flags.image(m)
     flags.DEFINE_string("video", None, "input video file, or a camera index such as 0",
                         module_name=m)  # fmt: skip

@@ -27,11 +27,12 @@ SHARED_NAMES = (
     "weights", "handsegnet_pickle", "posenet_pickle", "lifting_pickle", "output_dir",
     "data_dir", "dataset", "split", "seed", "batch_size", "max_samples", "lifting_variant",
     "net", "input_size", "image", "output", "baseline_data_dir", "baseline_max_samples",
-    "backend", "overwrite",
+    "backend", "overwrite", "max_image_pixels",
 )  # fmt: skip
 DEFINERS = ("weights", "released_pickles", "output_dir", "data_dir", "dataset", "split", "seed",
             "batch_size", "max_samples", "lifting_variant", "net", "input_size",
-            "image", "output", "baseline_data", "backend", "overwrite")  # fmt: skip
+            "image", "output", "baseline_data", "backend", "overwrite",
+            "max_image_pixels")  # fmt: skip
 
 
 def _string(module: str, name: str, default, help: str) -> None:
@@ -79,7 +80,7 @@ def overwrite(module: str, help: str = "replace a split folder that holds anothe
 
 
 def seed(module: str, default: int | None = 0, help: str = "random seed") -> None:
-    flags.DEFINE_integer("seed", default, help, module_name=module)
+    flags.DEFINE_integer("seed", default, help, lower_bound=0, module_name=module)
 
 
 def batch_size(module: str, default: int | None = 8, help: str = "batch size") -> None:
@@ -125,6 +126,16 @@ def backend(module: str, help: str | None = None) -> None:
     flags.DEFINE_enum("backend", "auto", BACKENDS, help or "tflite: the weights folder's "
                       "<net>_<mode>.tflite (no TensorFlow); keras: its <net>.npz; auto: tflite "
                       "when the folder holds them", module_name=module)  # fmt: skip
+
+
+def max_image_pixels(module: str) -> None:
+    """--max_image_pixels: the largest image any reader of the tool decodes (hand3d_tf.images;
+    ``app.run`` applies it before ``main``)."""
+    from hand3d_tf.images import DEFAULT_MAX_PIXELS
+
+    flags.DEFINE_integer("max_image_pixels", DEFAULT_MAX_PIXELS, "refuse images whose header "
+                         "declares more pixels than this (decompression bombs), before decoding",
+                         lower_bound=1, module_name=module)  # fmt: skip
 
 
 def deprecated_alias(module: str, old: str, new: str) -> None:

@@ -35,6 +35,7 @@ import xml.etree.ElementTree as ElementTree
 import cv2
 import numpy as np
 
+from hand3d_tf import images
 from hand3d_tf.atomic import atomic_write
 from hand3d_tf.autolabel import CLASS_ARM, CLASS_LEFT, CLASS_RIGHT, IMAGE_SUFFIXES, read_image
 from hand3d_tf.data import manifest
@@ -173,7 +174,7 @@ def _camera(image: np.ndarray, cfg: CompositeConfig, rng) -> np.ndarray:
     out = np.clip(out, 0, 255).astype(np.uint8)
     quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     ok, data = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1] if ok else out
+    return images.decode_image(data, "a composite's JPEG") if ok else out
 
 
 def compose(hand: dict, background: np.ndarray, background_mask: np.ndarray | None,

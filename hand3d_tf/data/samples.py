@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from hand3d_tf import images
 from hand3d_tf import keypoints as kp
 
 log = logging.getLogger(__name__)
@@ -199,13 +200,9 @@ def concat_sources(sources: list, name: str | None = None) -> Source:
 def sides_from_masks(source: Source) -> np.ndarray:
     """Each sample's hand side as the pipelines choose it: the hand with more mask pixels
     (docs/original.md §8.3 step 5; right on a tie as there)."""
-    import cv2
-
     out = np.zeros(len(source), np.int8)
     for i, path in enumerate(source.mask_paths):
-        mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if mask is None:
-            raise BadSampleError(path, int(source.ids[i]), "corrupt or unreadable mask PNG")
+        mask = read_png(path, int(source.ids[i]), channels=1)
         left = int(((mask >= 2) & (mask <= 17)).sum())
         right = int((mask >= 18).sum())
         out[i] = int(right >= left)
@@ -244,8 +241,9 @@ def check_array(path, sample_id, key: str, value, shape: tuple) -> np.ndarray:
 def check_png(path, sample_id, mode: str = "quick") -> None:
     """Raise BadSampleError if ``path`` is missing or not a complete PNG.
 
-    mode: "none" (nothing), "quick" (exists, PNG signature, IEND trailer: catches missing,
-    empty, truncated and non-PNG files in two small reads) or "full" (decode it).
+    mode: "none" (nothing), "quick" (exists, PNG signature, IEND trailer, declared size
+    within hand3d_tf.images.max_pixels(): catches missing, empty, truncated and non-PNG
+    files and decompression bombs in two small reads) or "full" (decode it).
     """
     if mode not in IMAGE_CHECKS:
         raise ValueError(f"image check must be one of {IMAGE_CHECKS}; received {mode!r}")
@@ -253,7 +251,7 @@ def check_png(path, sample_id, mode: str = "quick") -> None:
         return
     try:
         with open(path, "rb") as f:
-            head = f.read(len(PNG_SIGNATURE))
+            head = f.read(24)  # the signature and IHDR's width and height
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - len(PNG_TRAILER)))
@@ -262,8 +260,12 @@ def check_png(path, sample_id, mode: str = "quick") -> None:
         raise BadSampleError(path, sample_id, "file not found") from err
     except OSError as err:
         raise BadSampleError(path, sample_id, f"cannot read ({err})") from err
-    if head != PNG_SIGNATURE or tail != PNG_TRAILER:
+    if head[: len(PNG_SIGNATURE)] != PNG_SIGNATURE or tail != PNG_TRAILER:
         raise BadSampleError(path, sample_id, "not a complete PNG (bad signature or truncated)")
+    try:  # a decompression bomb is refused here, before any reader decodes it
+        images.check_size(images._png_size(head), "PNG")
+    except images.ImageTooLargeError as err:
+        raise BadSampleError(path, sample_id, str(err)) from None
     if mode == "full":
         read_png(path, sample_id)
 
@@ -271,19 +273,19 @@ def check_png(path, sample_id, mode: str = "quick") -> None:
 def read_png(path, sample_id, channels: int = 3) -> np.ndarray:
     """Decode a PNG to uint8 [H, W, 3] RGB (channels=3) or [H, W] (channels=1).
 
-    Raises BadSampleError naming the file when it is missing or does not decode.
+    Raises BadSampleError naming the file when it is missing, does not decode or declares
+    more pixels than hand3d_tf.images.max_pixels() (checked before decoding).
     """
-    import cv2
-
     if not os.path.exists(path):
         raise BadSampleError(path, sample_id, "file not found")
-    flag = cv2.IMREAD_COLOR if channels == 3 else cv2.IMREAD_UNCHANGED
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, flag) if data.size else None
+    try:
+        image = images.decode_image(np.fromfile(path, dtype=np.uint8), "PNG", channels == 3)
+    except images.ImageTooLargeError as err:
+        raise BadSampleError(path, sample_id, str(err)) from None
     if image is None:
         raise BadSampleError(path, sample_id, "corrupt or unreadable PNG")
     if channels == 3:
-        return image[..., ::-1].copy()  # OpenCV decodes BGR
+        return image
     return image[..., 0] if image.ndim == 3 else image
 
 

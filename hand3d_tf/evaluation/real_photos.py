@@ -24,6 +24,7 @@ import pathlib
 
 import numpy as np
 
+from hand3d_tf import images
 from hand3d_tf import keypoints as kp
 from hand3d_tf.autolabel import CLASS_LEFT, letterbox_geometry, read_image
 
@@ -65,7 +66,7 @@ def load_split(split_dir, max_samples: int = 0) -> list[RealSample]:
         uv = kp.wrist_to_palm(uv)[0]
         mask = None
         if reader.mask_trusted[i]:
-            boxed = cv2.imread(reader.mask_path(i), cv2.IMREAD_UNCHANGED)
+            boxed = images.read_image(reader.mask_path(i), color=False)
             h, w = image.shape[:2]
             ox, oy = int(offset[0]), int(offset[1])
             inner = boxed[oy : oy + nh, ox : ox + nw]

@@ -13,6 +13,7 @@ import functools
 import cv2
 import numpy as np
 
+from hand3d_tf import images
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 
 # Photos are shrunk once to this longest side before random crops are taken from them.
@@ -53,13 +54,16 @@ def _noise(rng, size: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _load_photo(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"background file {path!r} is not an image OpenCV can read")
+    try:
+        image = images.read_image(path)  # RGB; a decompression bomb is refused unread
+    except images.ImageTooLargeError as err:
+        raise ValueError(f"background file {err}") from None
+    except images.ImageError:
+        raise ValueError(f"background file {path!r} is not an image OpenCV can read") from None
     scale = _PHOTO_MAX_SIDE / max(image.shape[:2])
     if scale < 1.0:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 def _photo(rng, size: int, files: tuple[str, ...]) -> np.ndarray:

@@ -7,6 +7,7 @@ import functools
 import cv2
 import numpy as np
 
+from hand3d_tf import images
 from hand3d_tf import keypoints as kp
 from hand3d_tf.data.synthetic import appearance
 from hand3d_tf.data.synthetic.background import make_background
@@ -95,7 +96,7 @@ def _degrade(rng, image: np.ndarray, config: SyntheticConfig) -> np.ndarray:
         ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError(f"OpenCV failed to JPEG-encode a sample at quality {quality}")
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+        image = images.decode_image(data, "a sample's JPEG")
     return np.ascontiguousarray(image)
 
 
