@@ -25,11 +25,13 @@ from absl import flags
 
 from hand3d_tf.cli import app, shared_flags
 from hand3d_tf.cli.errors import UserError, user_errors
+from hand3d_tf.constants import MAX_SEQUENCE_LENGTH
 
 FLAGS = flags.FLAGS
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
     shared_flags.output_dir(m, help="dataset root to write")
     shared_flags.seed(m, help="base seed; both splits derive their streams from it")
     flags.DEFINE_integer("num_train", 1000, "training samples", lower_bound=0, module_name=m)
@@ -48,8 +50,9 @@ def define_flags(m: str) -> None:
                       "reproducible; 2: hands held up in front of a person facing the camera",
                       module_name=m)  # fmt: skip
     flags.DEFINE_integer("sequence_length", 0, "frames per sequence; 0 writes single images. "
-                         "N > 0: --num_train/--num_eval count sequences of N frames",
-                         lower_bound=0, module_name=m)  # fmt: skip
+                         "N > 0: --num_train/--num_eval count sequences of N frames, each "
+                         "written frame by frame", lower_bound=0,
+                         upper_bound=MAX_SEQUENCE_LENGTH, module_name=m)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +99,12 @@ def main(argv):
     if config.preview:
         with user_errors(ValueError, prefix="--preview: "):
             make.check_preview_path(config.preview)
-    with user_errors(ValueError, prefix="--output_dir: "):
-        make.check_output_dir(config.output_dir)
-    with user_errors(ValueError, prefix="--backgrounds: "):
+    with user_errors(ValueError, prefix="--backgrounds: "):  # every photo's header is read
         backgrounds = make.background_files(config.backgrounds)
         synthetic = SyntheticConfig(generator_version=config.generator_version,
                                     background_files=backgrounds)  # fmt: skip
+    with user_errors(ValueError, prefix="--output_dir: "):
+        make.check_output_dir(config.output_dir)
     with user_errors(ValueError, make.DatasetExistsError):
         make.make_dataset(
             config.output_dir, config.num_train, config.num_eval, config.seed, synthetic,

@@ -290,7 +290,8 @@ def load_predictions(path) -> dict:
 
     D is 2 for kind "2d", else 3; a single sample may drop the N axis. Raises
     FileNotFoundError, or ValueError naming the file and the array when the file is not an
-    npz, an array is missing, not numeric or of the wrong shape, or the kind is unknown.
+    npz, an array is missing, not numeric or of the wrong shape, the kind is unknown, or
+    there is nothing to score (0 samples, no visible keypoint).
     """
     path = pathlib.Path(path)
     if not path.is_file():
@@ -325,6 +326,15 @@ def load_predictions(path) -> dict:
         raise ValueError(f"{path}: array 'pred' has shape {pred.shape}; 'gt' has {gt.shape}")
     if vis.shape != gt.shape[:-1]:
         raise ValueError(f"{path}: array 'vis' must be {list(gt.shape[:-1])}; received {vis.shape}")
+    # Nothing to score is a mistake in the file, not an empty report.
+    samples = 1 if gt.ndim == 2 else gt.shape[0]
+    if samples == 0:
+        raise ValueError(f"{path} holds 0 samples (arrays 'gt', 'vis', 'pred' are empty)")
+    if not np.any(vis):
+        raise ValueError(
+            f"{path} has no visible keypoint (array 'vis' is all false in its {samples} "
+            "samples): nothing to score"
+        )
     if "gt_index0" in data:
         data["gt_index0"] = str(data["gt_index0"])
     return data

@@ -17,7 +17,7 @@ SyntheticConfig.generator_version picks the generator: 2 (default) or 1 (kept bi
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.preview import view_statistics, write_preview
 from hand3d_tf.data.synthetic.sample import generate_sample, iterate_samples
-from hand3d_tf.data.synthetic.sequence import render_sequence
+from hand3d_tf.data.synthetic.sequence import iter_sequence, render_sequence
 from hand3d_tf.data.synthetic.sequence_index import (
     SEQUENCES_FILE,
     SequenceIndexError,
@@ -43,6 +43,7 @@ __all__ = [
     "dataset_manifest",
     "encode_depth",
     "generate_sample",
+    "iter_sequence",
     "iterate_samples",
     "read_sequences",
     "render_sequence",

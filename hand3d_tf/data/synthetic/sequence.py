@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
+from hand3d_tf import images
 from hand3d_tf import keypoints as kp
 from hand3d_tf.data.synthetic import (
     appearance,
@@ -285,7 +287,7 @@ def _degrade(camera: _Camera, rng, image: np.ndarray) -> np.ndarray:
         ok, data = cv2.imencode(".jpg", image[..., ::-1], params)
         if not ok:
             raise RuntimeError(f"OpenCV failed to JPEG-encode a frame at quality {params[1]}")
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+        image = images.decode_image(data, "a frame's JPEG")
     return np.ascontiguousarray(image)
 
 
@@ -327,7 +329,16 @@ def render_sequence(
     config: SyntheticConfig, seed: int, index: int, length: int, static: bool = False
 ) -> list[dict]:
     """Sequence ``index`` of stream ``seed``: ``length`` frames, deterministic in (config,
-    seed, index, length, static).
+    seed, index, length, static): the list of :func:`iter_sequence`'s frames."""
+    return list(iter_sequence(config, seed, index, length, static))
+
+
+def iter_sequence(
+    config: SyntheticConfig, seed: int, index: int, length: int, static: bool = False
+) -> Iterator[dict]:
+    """Sequence ``index`` of stream ``seed``: ``length`` frames, deterministic in (config,
+    seed, index, length, static), rendered one at a time as they are asked for (a writer
+    holds one frame in memory, not the sequence; the arguments are checked at the call).
 
     Each frame is a dict with generate_sample's keys (color, mask, depth, xyz, uv_vis, K;
     same shapes, dtypes and label rules) plus "frame" (int, 0-based) and "in_frame" (bool:
@@ -398,27 +409,28 @@ def render_sequence(
     camera = _sample_camera(look, config)
     background_depth = _background_depth(look, far, size)
 
-    frames = []
-    for t in range(length):
-        shake = shakes[t]
-        placed, prims = {}, []
-        for side, track in tracks.items():
-            placed[side], hand_prims, elbow = _hand_and_arm(track, t, shake, config)
-            prims += hand_prims
-            if side == main_side and body:
-                prims.append(dataclasses.replace(body[0], a=elbow, b=shake @ body[0].b))
-        if not both:
-            placed[other_side] = scene.PlacedHand(
-                other_side, absent, absent_xyz @ shake.T, absent_tolerance, False, False, eye
-            )
-        prims += [_moved_primitive(p, shake) for p in static_prims]
-        prims = [p for p in prims if scene._in_front(p, 0.05)]
-        frame_scene = scene.Scene(K=K, image_size=size, primitives=prims,
-                                  hands=(placed[kp.HAND_LEFT], placed[kp.HAND_RIGHT]),
-                                  skin=skin, main_side=main_side)  # fmt: skip
-        frames.append(_frame(frame_scene, config, key, t, shake, background, background_depth,
-                             light, mottling, camera))  # fmt: skip
-    return frames
+    def frames():  # one at a time: a long sequence is written as it is rendered
+        for t in range(length):
+            shake = shakes[t]
+            placed, prims = {}, []
+            for side, track in tracks.items():
+                placed[side], hand_prims, elbow = _hand_and_arm(track, t, shake, config)
+                prims += hand_prims
+                if side == main_side and body:
+                    prims.append(dataclasses.replace(body[0], a=elbow, b=shake @ body[0].b))
+            if not both:
+                placed[other_side] = scene.PlacedHand(
+                    other_side, absent, absent_xyz @ shake.T, absent_tolerance, False, False, eye
+                )
+            prims += [_moved_primitive(p, shake) for p in static_prims]
+            prims = [p for p in prims if scene._in_front(p, 0.05)]
+            frame_scene = scene.Scene(K=K, image_size=size, primitives=prims,
+                                      hands=(placed[kp.HAND_LEFT], placed[kp.HAND_RIGHT]),
+                                      skin=skin, main_side=main_side)  # fmt: skip
+            yield _frame(frame_scene, config, key, t, shake, background, background_depth,
+                         light, mottling, camera)  # fmt: skip
+
+    return frames()
 
 
 def _frame(frame_scene, config, key, t, shake, background, background_depth, light, mottling,

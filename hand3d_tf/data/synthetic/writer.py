@@ -23,13 +23,13 @@ import tempfile
 import cv2
 import numpy as np
 
-from hand3d_tf.atomic import _umask, atomic_write
+from hand3d_tf.atomic import _umask, atomic_write, pid_alive
 from hand3d_tf.constants import SPLITS
 from hand3d_tf.data import manifest
 from hand3d_tf.data.manifest import write_manifest
 from hand3d_tf.data.synthetic.config import SyntheticConfig
 from hand3d_tf.data.synthetic.sample import generate_sample
-from hand3d_tf.data.synthetic.sequence import render_sequence
+from hand3d_tf.data.synthetic.sequence import iter_sequence
 from hand3d_tf.data.synthetic.sequence_index import SEQUENCES_FILE, write_index
 from hand3d_tf.files import sha256_file
 
@@ -91,10 +91,12 @@ def _work(args) -> tuple[int, dict]:
 def _work_sequence(args) -> tuple[int, list, list]:
     split_dir, config, stream_seed, index, length = args
     cv2.setNumThreads(1)
-    frames = render_sequence(config, stream_seed, index, length)
-    annos = [write_sample_files(pathlib.Path(split_dir), index * length + f["frame"], f)
-             for f in frames]  # fmt: skip
-    return index, annos, [f["in_frame"] for f in frames]
+    annos, in_frame = [], []
+    # Each frame goes to disk as it is rendered; only its annotation stays in memory.
+    for f in iter_sequence(config, stream_seed, index, length):
+        annos.append(write_sample_files(pathlib.Path(split_dir), index * length + f["frame"], f))
+        in_frame.append(f["in_frame"])
+    return index, annos, in_frame
 
 
 def _canonical(anno: dict) -> dict:
@@ -168,16 +170,6 @@ def check_target(split_dir, planned: dict, overwrite: bool = False) -> None:
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale(root: pathlib.Path, split: str) -> None:
     """Delete temporary folders left by writers of this split that were killed."""
     for folder in root.glob(f".{split}.*-*-*"):
@@ -185,7 +177,7 @@ def _remove_stale(root: pathlib.Path, split: str) -> None:
             pid = int(folder.name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        if folder.is_dir() and not _pid_alive(pid):
+        if folder.is_dir() and not pid_alive(pid):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -292,14 +284,16 @@ def _write_split(split_dir, split, config, stream_seed, count, workers, progress
             if bar is not None:
                 bar.update(1)
 
-    if workers == 1:
-        collect(map(work, jobs))
-    else:
-        # spawn: never fork a parent that may hold TensorFlow or OpenCV threads.
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            collect(pool.imap_unordered(work, jobs, chunksize=chunksize))
-    if bar is not None:
-        bar.close()
+    try:
+        if workers == 1:
+            collect(map(work, jobs))
+        else:
+            # spawn: never fork a parent that may hold TensorFlow or OpenCV threads.
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                collect(pool.imap_unordered(work, jobs, chunksize=chunksize))
+    finally:  # also when interrupted: the bar's last line comes before the CLI's
+        if bar is not None:
+            bar.close()
     if length:
         write_index(split_dir, split, length, [in_frame[i] for i in range(count)])
     path = split_dir / f"anno_{split}.pickle"
