@@ -12,8 +12,9 @@ Without --preset the paper recipe for --net/--dataset is used (the compact recip
 
 Exit status: 0 done; 2 a user error (one line on stderr naming the flag or file, checked
 before TensorFlow loads where possible: flags, --output_dir, --resume without a
-checkpoint); 3 the loss became NaN/inf (the line names the last good checkpoint); 130 / 143
-interrupted by SIGINT / SIGTERM (a checkpoint of the current step is written first).
+checkpoint); 3 the loss became NaN/inf, or the final weights' loss blew up (the line names
+the last good checkpoint, and why later ones were not kept: hand3d_tf/training/divergence.py);
+130 / 143 interrupted by SIGINT / SIGTERM (a checkpoint of the current step is written first).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ EXIT_NON_FINITE = 3
 
 
 def define_flags(m: str) -> None:
+    shared_flags.max_image_pixels(m)
+
     def string(name, help):
         flags.DEFINE_string(name, None, help, module_name=m)
 

@@ -172,6 +172,10 @@ def count_delegated_nodes(ops: Sequence[dict]) -> tuple[int, int]:
     return len(taken), len(original)
 
 
+class ModelFileError(ValueError):
+    """A ``.tflite`` file that the runtime loads but whose contents are damaged."""
+
+
 class Model:
     """One loaded ``.tflite`` model, ready to invoke.
 
@@ -233,10 +237,17 @@ class Model:
                     f"{self.path}: delegate {delegate!r} failed to apply: {e}"
                 ) from e
             raise
-        self.inputs = [_tensor_info(d) for d in self._interp.get_input_details()]
-        self.outputs = [_tensor_info(d) for d in self._interp.get_output_details()]
-        self._in_idx = [d["index"] for d in self._interp.get_input_details()]
-        self._out_idx = [d["index"] for d in self._interp.get_output_details()]
+        try:
+            inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
+        except UnicodeDecodeError as e:  # a flipped bit in a tensor name
+            raise ModelFileError(
+                f"{self.path} is damaged: a tensor name in it is not UTF-8 text ({e.reason}); "
+                "export or copy the model again"
+            ) from None
+        self.inputs = [_tensor_info(d) for d in inputs]
+        self.outputs = [_tensor_info(d) for d in outputs]
+        self._in_idx = [d["index"] for d in inputs]
+        self._out_idx = [d["index"] for d in outputs]
         ops = getattr(self._interp, "_get_ops_details", None)
         if ops is not None:
             self.delegated_nodes, self.total_nodes = count_delegated_nodes(ops())

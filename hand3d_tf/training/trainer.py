@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from hand3d_tf.keras import keras
 from hand3d_tf.training import checkpoints as ckpt
+from hand3d_tf.training import divergence
 from hand3d_tf.training.checkpoints import OutputDirError  # noqa: F401  (raised by train)
 from hand3d_tf.training.final_eval import evaluate_and_write
 from hand3d_tf.training.initialization import build_model, initialize, model_config
@@ -48,15 +49,32 @@ class NonFiniteLossError(RuntimeError):
     """The loss (or the weights) became NaN/inf; ``step`` is the failing step.
 
     ``last_checkpoint`` is the newest checkpoint known good: finite weights whose next
-    training loss was finite (None if there is none). Checkpoints of the steps that led to
-    the failure were never committed.
+    training loss was finite and sane (divergence.LossMonitor; None if there is none).
+    Checkpoints of the steps that led to the failure were never committed; ``why`` says
+    why the newest ones were not kept when the loss blew up before it became NaN.
     """
 
-    def __init__(self, step: int, loss: float, last_checkpoint: str | None, detail: str = ""):
+    def __init__(self, step: int, loss: float, last_checkpoint: str | None, detail: str = "",
+                 why: str | None = None):  # fmt: skip
         self.step, self.loss, self.last_checkpoint = step, loss, last_checkpoint
         kept = last_checkpoint or "none"
         what = detail or f"loss became {loss} at step {step}"
-        super().__init__(f"{what}; training stopped, last good checkpoint: {kept}")
+        because = f" ({why})" if why else ""
+        super().__init__(f"{what}; training stopped, last good checkpoint: {kept}{because}")
+
+
+class DivergedLossError(NonFiniteLossError):
+    """The final weights give a finite loss far above the run's running level (the loss
+    blew up, divergence.LossMonitor): their checkpoint and weights are not written."""
+
+
+def _blow_up(event: tuple[int, str] | None) -> str | None:
+    """The ``why`` of NonFiniteLossError for the first blown-up loss since the last good
+    checkpoint: (step, reason) -> text."""
+    if event is None:
+        return None
+    step, reason = event
+    return f"the checkpoints after it were not kept: the loss blew up at step {step}, {reason}"
 
 
 @dataclasses.dataclass
@@ -96,17 +114,21 @@ def _finite_state(model, optimizer) -> bool:
     return True
 
 
-def _commit_if_good(manager, pending, meta, model, optimizer, probe_batch_loss) -> str | None:
-    """Commit ``pending`` if the current state (its state) is finite and gives a finite
-    probe-batch loss; else discard it. For checkpoints no next step will verify."""
+def _commit_if_good(manager, pending, meta, model, optimizer, probe_batch_loss,
+                    monitor) -> str | None:  # fmt: skip
+    """Commit ``pending`` if the current state (its state) is finite and gives a sane
+    probe-batch loss (finite, not blown up against ``monitor``); else discard it. For
+    checkpoints no next step will verify."""
     try:
         probe = probe_batch_loss() if _finite_state(model, optimizer) else math.nan
     except Exception:  # the run is failing anyway; an unverifiable checkpoint is dropped
         probe = math.nan
-    if math.isfinite(probe):
-        return manager.commit(pending, dict(meta, probe_loss=probe))
+    reason = monitor.blown_up(probe)
+    if reason is None:
+        return manager.commit(pending, dict(meta, probe_loss=probe, recent_losses=monitor.state()))
     manager.discard(pending)
-    log.warning("checkpoint of step %d not kept: its weights give a non-finite loss", pending.step)
+    log.warning("checkpoint of step %d not kept: its weights give a probe-batch %s",
+                pending.step, reason)  # fmt: skip
     return None
 
 
@@ -170,14 +192,23 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         keep=config.keep_checkpoints,
         is_chief=chief,
     )
-    init_report, resumed = None, None
+    init_report, resumed, resumed_meta = None, None, {}
     if resume_from:
 
         def usable(folder):
             if not _finite_state(model, optimizer):
                 raise ckpt.CheckpointCorruptError(f"checkpoint {folder} holds NaN or inf")
+            why = divergence.checkpoint_blown_up(
+                ckpt.read_json(os.path.join(folder, ckpt.META_FILE))
+            )
+            if why:
+                raise ckpt.CheckpointCorruptError(
+                    f"checkpoint {folder} was taken after the loss blew up ({why})"
+                )
 
-        resumed, _ = ckpt.restore_newest(checkpoint, resume_from, check=usable, set_aside=chief)
+        resumed, resumed_meta = ckpt.restore_newest(
+            checkpoint, resume_from, check=usable, set_aside=chief
+        )
         log.info("resumed from %s at step %d", resumed, int(optimizer.iterations.numpy()))
         init_report = {"source": resumed, "kind": "resume"}
     elif config.init_weights:
@@ -201,6 +232,10 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
     # the next step (computed from exactly those weights) is finite, or, for the last one,
     # the probe-batch loss: a run that explodes leaves no checkpoint that explodes on resume.
     history, last_good, pending, pending_meta = [], resumed, None, {}
+    # The robust level of the recent losses (a resumed run continues its checkpoint's), and
+    # the first loss that blew up since the last good checkpoint: (step, why) or None.
+    monitor = divergence.LossMonitor(resumed_meta.get("recent_losses", ()))
+    blown = None
     meta = {"net": config.net, "run_name": config.run_name, "config": config.to_dict()}
     step = start_step
     bar = _progress(config, chief, start_step)
@@ -220,9 +255,19 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
                         f"from {resumed}"
                     )
                     last_good = None
-                raise NonFiniteLossError(step, loss, last_good, detail)
+                raise NonFiniteLossError(step, loss, last_good, detail, _blow_up(blown))
+            window = monitor.state()
+            reason = monitor.add(loss)
+            if reason is not None and blown is None:
+                blown = (step, reason)
+                log.warning("the loss blew up at step %d: %s; checkpoints are not kept until "
+                            "it is sane again", step, reason)  # fmt: skip
             if pending is not None:
-                last_good = manager.commit(pending, dict(pending_meta, next_loss=loss))
+                if reason is None:  # its weights gave this sane loss
+                    meta_now = dict(pending_meta, next_loss=loss, recent_losses=window)
+                    last_good, blown = manager.commit(pending, meta_now), None
+                else:
+                    manager.discard(pending)
                 pending = None
             history.append(loss)
             lr = current_learning_rate(config, step - 1)
@@ -237,7 +282,7 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
             if step % config.checkpoint_every == 0 or step >= config.num_steps:
                 if not _finite_state(model, optimizer):
                     detail = f"the weights became NaN or inf in step {step} (its loss {loss:g})"
-                    raise NonFiniteLossError(step, loss, last_good, detail)
+                    raise NonFiniteLossError(step, loss, last_good, detail, _blow_up(blown))
                 pending = manager.write_pending(step)
                 pending_meta = dict(meta, loss=loss, created=_now())
             if on_step is not None:
@@ -255,7 +300,7 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         if pending is not None:
             kept = _commit_if_good(
                 manager, pending, dict(pending_meta, interrupted=True), model, optimizer,
-                probe_batch_loss,
+                probe_batch_loss, monitor,
             )  # fmt: skip
             pending = None
             last_good = kept or last_good
@@ -264,7 +309,9 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         raise
     except BaseException:
         if pending is not None and pending.step == int(optimizer.iterations.numpy()):
-            _commit_if_good(manager, pending, pending_meta, model, optimizer, probe_batch_loss)
+            _commit_if_good(
+                manager, pending, pending_meta, model, optimizer, probe_batch_loss, monitor
+            )
         else:
             manager.discard(pending)
         pending = None
@@ -279,8 +326,14 @@ def train(config: TrainConfig, data=None, on_step=None) -> TrainResult:
         if not (math.isfinite(probe_end) and _finite_state(model, optimizer)):
             manager.discard(pending)
             detail = f"the final weights (step {step}) give a probe-batch loss of {probe_end}"
-            raise NonFiniteLossError(step, probe_end, last_good, detail)
-        last_good = manager.commit(pending, dict(pending_meta, probe_loss=probe_end))
+            raise NonFiniteLossError(step, probe_end, last_good, detail, _blow_up(blown))
+        reason = monitor.blown_up(probe_end)
+        if reason is not None:
+            manager.discard(pending)
+            detail = f"the final weights (step {step}) give a probe-batch {reason}"
+            raise DivergedLossError(step, probe_end, last_good, detail, _blow_up(blown))
+        final_meta = dict(pending_meta, probe_loss=probe_end, recent_losses=monitor.state())
+        last_good = manager.commit(pending, final_meta)
     weights_path = _export_weights(config, model, step) if chief else None
     evaluation = None
     if config.evaluate and data.evaluation is not None:
