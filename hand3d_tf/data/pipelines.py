@@ -30,6 +30,7 @@ from hand3d_tf import keypoints as kp
 from hand3d_tf.data import geometry_tf as geo
 from hand3d_tf.data import targets as tg
 from hand3d_tf.data.samples import PNG_SIGNATURE, PNG_TRAILER, Source, build_source
+from hand3d_tf.spec import targets as spec_targets
 
 AUTOTUNE = tf.data.AUTOTUNE
 HUE_SPACES = ("centred", "unit")
@@ -71,18 +72,18 @@ class PipelineConfig:
     hue_max_delta: float = 0.0
     hue_space: str = "centred"
     random_crop_size: int | None = None
-    crop_size: int = 256
+    crop_size: int = spec_targets.CROP_SIZE
     uv_noise_sigma: float = 0.0
     crop_center_noise_sigma: float = 0.0
     crop_scale_noise_max: float = 1.0
     crop_offset_noise_sigma: float = 0.0
-    crop_size_min: float = 50.0
-    crop_size_max: float = 500.0
-    crop_size_fallback: float = 200.0
-    crop_scale_min: float = 1.0
-    crop_scale_max: float = 10.0
-    scoremap_sigma: float = 25.0
-    lifting_pool: int = 8
+    crop_size_min: float = spec_targets.CROP_SIZE_MIN
+    crop_size_max: float = spec_targets.CROP_SIZE_MAX
+    crop_size_fallback: float = spec_targets.CROP_SIZE_FALLBACK
+    crop_scale_min: float = spec_targets.CROP_SCALE_MIN
+    crop_scale_max: float = spec_targets.CROP_SCALE_MAX
+    scoremap_sigma: float = spec_targets.SCOREMAP_SIGMA
+    lifting_pool: int = spec_targets.LIFTING_POOL
 
     def __post_init__(self):
         if self.hue_space not in HUE_SPACES:
@@ -114,16 +115,12 @@ class PipelineConfig:
 
 
 _EVAL = dict(shuffle=False, num_epochs=1, drop_remainder=False, deterministic=True)
-# Per-network settings of the original's training scripts (docs/original.md §9 table, §8.3 values).
+# Per-network settings of the original's training scripts (docs/original.md §9 table, §8.3
+# values; the augmentations live in spec.targets, which the JAX trainer reads too).
 PRESETS: dict[str, dict] = {
-    "handsegnet_rhd": dict(hue_max_delta=0.1, random_crop_size=256),
-    "posenet_rhd": dict(uv_noise_sigma=2.5, crop_center_noise_sigma=20.0),
-    "lifting_rhd": dict(
-        uv_noise_sigma=2.5,
-        crop_center_noise_sigma=20.0,
-        crop_scale_noise_max=1.2,
-        crop_offset_noise_sigma=10.0,
-    ),
+    "handsegnet_rhd": dict(spec_targets.RHD_AUGMENTATION["handsegnet"]),
+    "posenet_rhd": dict(spec_targets.RHD_AUGMENTATION["posenet"]),
+    "lifting_rhd": dict(spec_targets.RHD_AUGMENTATION["lifting"]),
     "handsegnet_rhd_eval": dict(_EVAL),
     "posenet_rhd_eval": dict(_EVAL),
     "lifting_rhd_eval": dict(_EVAL),

@@ -10,10 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from hand3d_tf import keypoints as kp
-
-# Largest |coordinate| before the int cast of score-map positions: keeps huge (noisy or
-# degenerate) positions from overflowing int32; anything that far out is invisible anyway.
-_COORD_LIMIT = 1.0e6
+from hand3d_tf.spec.targets import COORD_LIMIT as _COORD_LIMIT
 
 
 def truncate(x: tf.Tensor) -> tf.Tensor:

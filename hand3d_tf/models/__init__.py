@@ -2,7 +2,8 @@
 
 ``build(net, config)`` is the single entry point used by the CLIs and the weight files;
 the builders themselves (``HandSegNet``, ``PoseNet``, ``PosePrior``, ``ViewPointNet``,
-``Lifting``) take the config dataclasses of ``hand3d_tf.models.configs``.
+``Lifting``) take the config dataclasses of ``hand3d_tf.spec.configs`` (re-exported by
+``hand3d_tf.models.configs``) and build the layer tables of ``hand3d_tf.spec.nets``.
 """
 
 from __future__ import annotations
@@ -12,19 +13,19 @@ from typing import Any, Union
 
 from hand3d_tf.constants import NETS
 from hand3d_tf.keras import keras
-from hand3d_tf.models.configs import (
-    LIFTING_VARIANTS,
-    HandSegNetConfig,
-    PoseNetConfig,
-    PosePriorConfig,
-    ViewPointNetConfig,
-)
 from hand3d_tf.models.hand_seg_net import HandSegNet
 from hand3d_tf.models.layers import CUSTOM_OBJECTS
 from hand3d_tf.models.lifting import Lifting, lifting_output_keys
 from hand3d_tf.models.pose_net import PoseNet
 from hand3d_tf.models.pose_prior import PosePrior
 from hand3d_tf.models.viewpoint_net import ViewPointNet
+from hand3d_tf.spec.configs import (
+    LIFTING_VARIANTS,
+    HandSegNetConfig,
+    PoseNetConfig,
+    PosePriorConfig,
+    ViewPointNetConfig,
+)
 
 __all__ = [
     "NETS",

@@ -1,33 +1,13 @@
-"""HandSegNet: hand/background segmentation logits (docs/original.md §1)."""
+"""HandSegNet: hand/background segmentation logits (docs/original.md §1; tables in spec.nets)."""
 
 from __future__ import annotations
 
 from hand3d_tf.keras import keras
-from hand3d_tf.models.configs import HandSegNetConfig, scaled
 from hand3d_tf.models.layers import LegacyBilinearResize, conv, float32_outputs, max_pool
+from hand3d_tf.spec.configs import HandSegNetConfig, scaled
+from hand3d_tf.spec.nets import HANDSEG_LAYERS, HANDSEG_OUTPUT, HANDSEGNET_SCOPE, NUM_CLASSES
 
 __all__ = ["HandSegNet", "HANDSEG_LAYERS", "NUM_CLASSES"]
-
-NUM_CLASSES = 2  # channel 0 background, channel 1 hand (docs/original.md §1)
-
-# (layer name, kernel, output channels, max-pool after it?) for the 3x3 trunk, docs/original.md §1.
-HANDSEG_LAYERS = (
-    ("conv1_1", 3, 64, False),
-    ("conv1_2", 3, 64, True),
-    ("conv2_1", 3, 128, False),
-    ("conv2_2", 3, 128, True),
-    ("conv3_1", 3, 256, False),
-    ("conv3_2", 3, 256, False),
-    ("conv3_3", 3, 256, False),
-    ("conv3_4", 3, 256, True),
-    ("conv4_1", 3, 512, False),
-    ("conv4_2", 3, 512, False),
-    ("conv4_3", 3, 512, False),
-    ("conv4_4", 3, 512, False),  # no pool after block 4: output stride 8
-    ("conv5_1", 3, 512, False),
-    ("conv5_2", 3, 128, False),
-    ("conv6_1", 1, 512, False),
-)
 
 
 def HandSegNet(config: HandSegNetConfig | None = None) -> keras.Model:
@@ -47,7 +27,7 @@ def HandSegNet(config: HandSegNetConfig | None = None) -> keras.Model:
         if pool_after:
             pools += 1
             x = max_pool(x, f"pool{pools}")
-    logits = conv(x, NUM_CLASSES, 1, "conv6_2", activation=False)
+    logits = conv(x, NUM_CLASSES, 1, HANDSEG_OUTPUT, activation=False)
     if cfg.upsample:
         logits = LegacyBilinearResize(name="upsample", **float32_outputs())([logits, image])
-    return keras.Model(image, logits, name="HandSegNet")
+    return keras.Model(image, logits, name=HANDSEGNET_SCOPE)

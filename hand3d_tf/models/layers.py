@@ -11,6 +11,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from hand3d_tf.keras import keras
+from hand3d_tf.keypoints import NUM_KEYPOINTS
+from hand3d_tf.spec.nets import BIAS_INIT, HAND_SIDES, LEAKY_SLOPE, LIFTING_INPUT_SIZE, THETA_EPS
 
 __all__ = [
     "LEAKY_SLOPE",
@@ -26,10 +28,6 @@ __all__ = [
     "RotatePoints",
     "CUSTOM_OBJECTS",
 ]
-
-LEAKY_SLOPE = 0.01  # every hidden layer, docs/original.md §0
-BIAS_INIT = 1e-4  # constant bias initialiser, docs/original.md §0
-THETA_EPS = 1e-8  # added to |u|^2 before the square root, docs/original.md §3
 
 
 def float32_outputs() -> dict:
@@ -92,14 +90,14 @@ def max_pool(x, name: str):
     return keras.layers.MaxPool2D(pool_size=2, strides=2, padding="valid", name=name)(x)
 
 
-def lifting_inputs(size: int = 32, num_keypoints: int = 21):
+def lifting_inputs(size: int = LIFTING_INPUT_SIZE, num_keypoints: int = NUM_KEYPOINTS):
     """Inputs of the lifting branches: "scoremap" [B, 32, 32, 21], "hand_side" [B, 2].
 
     The score map is PoseNet's raw S3 at 32 x 32 (not upsampled); the hand side is the
     one-hot left = [1, 0], right = [0, 1] (docs/original.md §3).
     """
     scoremap = keras.Input(shape=(size, size, num_keypoints), name="scoremap")
-    hand_side = keras.Input(shape=(2,), name="hand_side")
+    hand_side = keras.Input(shape=(HAND_SIDES,), name="hand_side")
     return scoremap, hand_side
 
 

@@ -8,7 +8,6 @@ as the stand-alone PosePrior / ViewPointNet instead of nesting those models.
 from __future__ import annotations
 
 from hand3d_tf.keras import keras
-from hand3d_tf.models.configs import PosePriorConfig, ViewPointNetConfig
 from hand3d_tf.models.layers import (
     FlipRightHand,
     Rodrigues,
@@ -18,22 +17,16 @@ from hand3d_tf.models.layers import (
 )
 from hand3d_tf.models.pose_prior import pose_prior_branch
 from hand3d_tf.models.viewpoint_net import viewpoint_branch
+from hand3d_tf.spec.configs import PosePriorConfig, ViewPointNetConfig
+from hand3d_tf.spec.nets import LIFTING_OUTPUT_KEYS
 
 __all__ = ["Lifting", "lifting_output_keys"]
-
-_OUTPUT_KEYS = {
-    "proposed": ("xyz", "xyz_canonical", "rotation"),
-    "direct": ("xyz",),
-    "bottleneck": ("xyz",),
-    "local": ("local",),
-    "local_w_xyz_loss": ("local",),
-}
 
 
 def lifting_output_keys(variant: str) -> tuple[str, ...]:
     """Keys of the output dict of ``Lifting(variant)``."""
     PosePriorConfig(variant=variant)  # validates the name
-    return _OUTPUT_KEYS[variant]
+    return LIFTING_OUTPUT_KEYS[variant]
 
 
 def Lifting(variant: str | None = None, config: PosePriorConfig | None = None) -> keras.Model:

@@ -1,9 +1,8 @@
-"""ViewpointNet: the axis-angle rotation u of the hand (docs/original.md §3)."""
+"""ViewpointNet: the axis-angle rotation u of the hand (docs/original.md §3; tables in spec.nets)."""
 
 from __future__ import annotations
 
 from hand3d_tf.keras import keras
-from hand3d_tf.models.configs import ViewPointNetConfig, scaled
 from hand3d_tf.models.layers import (
     conv,
     dense,
@@ -11,23 +10,17 @@ from hand3d_tf.models.layers import (
     float32_outputs,
     lifting_inputs,
 )
-
-__all__ = ["ViewPointNet", "viewpoint_branch", "VIEWPOINT_CONVS", "VIEWPOINT_LAYER_PREFIXES"]
-
-DROPOUT_RATE = 0.25  # keep probability 0.75, docs/original.md §3
-
-# (layer name, output channels, stride), all 3x3 SAME convs with leaky ReLU, docs/original.md §3.
-VIEWPOINT_CONVS = (
-    ("conv_vp_0_1", 64, 1),
-    ("conv_vp_0_2", 64, 2),
-    ("conv_vp_1_1", 128, 1),
-    ("conv_vp_1_2", 128, 2),
-    ("conv_vp_2_1", 256, 1),
-    ("conv_vp_2_2", 256, 2),
+from hand3d_tf.spec.configs import ViewPointNetConfig, scaled
+from hand3d_tf.spec.nets import (
+    VIEWPOINT_CONVS,
+    VIEWPOINT_DROPOUT_RATE,
+    VIEWPOINT_FC,
+    VIEWPOINT_HEADS,
+    VIEWPOINT_LAYER_PREFIXES,
+    VIEWPOINT_SCOPE,
 )
 
-# Layer-name prefixes that belong to the ViewpointNet scope of the released weights.
-VIEWPOINT_LAYER_PREFIXES = ("conv_vp_", "fc_vp")
+__all__ = ["ViewPointNet", "viewpoint_branch", "VIEWPOINT_CONVS", "VIEWPOINT_LAYER_PREFIXES"]
 
 
 def viewpoint_branch(scoremap, hand_side, cfg: ViewPointNetConfig):
@@ -44,10 +37,10 @@ def viewpoint_branch(scoremap, hand_side, cfg: ViewPointNetConfig):
     for name, channels, stride in VIEWPOINT_CONVS:
         x = conv(x, scaled(channels, cfg.width), 3, name, stride=stride)
     x = flatten_with_hand_side(x, hand_side, "vp")  # 4*4*256 + 2 = 4098 inputs
-    rate = DROPOUT_RATE if cfg.dropout else 0.0
-    x = dense(x, scaled(256, cfg.width), "fc_vp0", dropout_rate=rate)
-    x = dense(x, scaled(128, cfg.width), "fc_vp1", dropout_rate=rate)
-    heads = [dense(x, 1, f"fc_vp_u{axis}", activation=False) for axis in "xyz"]
+    rate = VIEWPOINT_DROPOUT_RATE if cfg.dropout else 0.0
+    for name, units in VIEWPOINT_FC:
+        x = dense(x, scaled(units, cfg.width), name, dropout_rate=rate)
+    heads = [dense(x, 1, name, activation=False) for name in VIEWPOINT_HEADS]
     return keras.layers.Concatenate(axis=-1, name="u", **float32_outputs())(heads)
 
 
@@ -60,4 +53,4 @@ def ViewPointNet(config: ViewPointNetConfig | None = None) -> keras.Model:
     cfg = config or ViewPointNetConfig()
     scoremap, hand_side = lifting_inputs()
     u = viewpoint_branch(scoremap, hand_side, cfg)
-    return keras.Model([scoremap, hand_side], u, name="ViewpointNet")
+    return keras.Model([scoremap, hand_side], u, name=VIEWPOINT_SCOPE)

@@ -1,4 +1,4 @@
-"""Configuration dataclasses of the three networks (no TensorFlow here).
+"""Configuration dataclasses of the three networks (TF- and JAX-free; models/ and jax/ read them).
 
 Each config called with no arguments describes exactly the paper's network (docs/original.md §1-§3).
 ``width`` multiplies every *hidden* channel / unit count, ``max(1, round(c * width))``;
