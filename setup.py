@@ -45,6 +45,12 @@ TF_REQUIRES = [
 # instead, on Jetson NVIDIA's build of it (docs/devices.md). Tested with 1.32.0.
 ONNX_REQUIRES = ["onnxruntime>=1.32,<2"]
 
+# `pip install 'hand3d_tf[jax]'`: hand3d_tf.jax, the nets, losses and targets in JAX that the
+# lent-GPU trainer (tools/gpu_train/, which also needs optax) runs; tested with JAX 0.10.2
+# here and 0.11 on the GPU machines (docs/training.md). The test extra takes its CPU build,
+# so the JAX-against-TensorFlow tests (tests/test_jax.py) run in every `make test`.
+JAX_REQUIRES = ["jax>=0.10.2,<0.12"]
+
 CONSOLE_SCRIPTS = [
     "hand3d-convert-weights=hand3d_tf.cli.convert_weights:run",
     "hand3d-predict=hand3d_tf.cli.predict:run",
@@ -95,7 +101,8 @@ setup(
     extras_require={
         "tf": TF_REQUIRES,
         "onnx": ONNX_REQUIRES,
-        "test": ["pytest>=8"],
+        "jax": JAX_REQUIRES,
+        "test": ["pytest>=8", "jax[cpu]>=0.10.2,<0.12"],
         "tensorboard": ["tensorboard>=2.21,<2.22"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

@@ -5,14 +5,14 @@
 What it does, in one process (docs/training.md, "Training on a lent GPU"):
 - CPU workers (all cores but one) render synthetic v2 samples without pause
   (hand3d_tf.data.synthetic.generate_sample, stream ``split_seed(--data_seed, "training")``,
-  a stream no held-out set uses) and reduce each to what training needs: the 320x320 image,
-  the binary hand mask, and the chosen hand's 21 keypoints with the pipeline's palm root,
-  truncated uv, mask-chosen hand side and lifting targets (hand3d_tf.data.pipelines /
-  targets, docs/original.md §8.3). Samples are streamed into a ring buffer on the GPU.
+  a stream no held-out set uses) and reduce each to what training needs
+  (hand3d_tf.jax.samples.prepare). Samples are streamed into a ring buffer on the GPU.
 - The GPU trains HandSegNet, PoseNet and the lifting net in turn on random batches of the
-  buffer, with the ``<net>_rhd`` pipeline noises drawn on the GPU, the original's losses
-  (docs/original.md §9), Adam with TF defaults, bfloat16 compute and float32 weights
-  (jax_port.py).
+  buffer (hand3d_tf.jax.batches: the ``<net>_rhd`` augmentations drawn on the GPU), with
+  the nets and the original's losses of hand3d_tf.jax (docs/original.md §9), Adam with TF
+  defaults, bfloat16 compute and float32 weights. Each net is built with the config of
+  ``<init>/<net>.json``; the lifting net must be the "proposed" variant (the samples carry
+  its targets only).
 - The learning rate of each net is the net's value in ``--lr`` (``net=rate,...``) for the first 60 % of the time budget,
   a third of it until 85 %, a tenth after; the step at which each change happened is logged.
 - At the end (and at 60 % of the budget, as ``mid_<net>.npz``) it writes
@@ -35,71 +35,17 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools" / "gpu_train"))
 
-IMAGE = 320
-NETS = ("handsegnet", "posenet", "lifting")
+from hand3d_tf.constants import NETS  # noqa: E402 (after the sys.path line)
 
 
 # ------------------------------------------------------------------ CPU side
-def prepare(sample: dict) -> dict:
-    """One generate_sample dict -> the fields the three nets train on (NumPy).
-
-    Mirrors pipelines.make_target_fn's derive() before the noises: uv truncated as the RHD
-    reader does, wrists replaced by palm centres, the hand side chosen from mask pixel
-    counts (ties: right), that hand's 21 keypoints, and the lifting targets of
-    hand3d_tf.geometry (normalised, canonical frame, right hands mirrored, R = M^T).
-    """
-    from hand3d_tf import geometry
-    from hand3d_tf import keypoints as kp
-
-    mask = sample["mask"]
-    uvv = sample["uv_vis"]
-    xyz = sample["xyz"].astype(np.float32)
-    uv = np.trunc(np.clip(uvv[:, :2], -1e6, 1e6)).astype(np.float32)
-    vis = uvv[:, 2] == 1
-    half = kp.NUM_KEYPOINTS
-    a, b = kp.PALM_FROM
-    for base in (0, half):
-        xyz[base] = 0.5 * (xyz[base + a] + xyz[base + b])
-        uv[base] = 0.5 * (uv[base + a] + uv[base + b])
-        vis[base] = vis[base + a] or vis[base + b]
-    m = mask.astype(np.int32)
-    left = int(np.count_nonzero((m > kp.MASK_PERSON) & (m < kp.MASK_RIGHT_FIRST)))
-    right = int(np.count_nonzero(m >= kp.MASK_RIGHT_FIRST))
-    side = 0 if left > right else 1
-    sl = slice(0, half) if side == 0 else slice(half, 2 * half)
-    xyz21, uv21, vis21 = xyz[sl], uv[sl], vis[sl]
-    normed, _ = geometry.normalize(xyz21.astype(np.float64))
-    canonical, rot = geometry.canonical_frame(normed)
-    canonical = geometry.flip_right_hand(canonical, side == 1)
-    return {
-        "image": sample["color"],
-        "hand": (m > kp.MASK_PERSON).astype(np.uint8),
-        "uv21": uv21,
-        "vis21": vis21,
-        "side": np.int32(side),
-        "xyz_canonical": np.asarray(canonical, np.float32),
-        "rot_mat": np.asarray(geometry.canonical_rotation_target(rot), np.float32),
-    }
-
-
 def _render(args):
     from hand3d_tf.data.synthetic import SyntheticConfig, generate_sample
+    from hand3d_tf.jax.samples import prepare
 
     stream, index = args
     return prepare(generate_sample(SyntheticConfig(), stream, index))
-
-
-FIELDS = {
-    "image": ((IMAGE, IMAGE, 3), np.uint8),
-    "hand": ((IMAGE, IMAGE), np.uint8),
-    "uv21": ((21, 2), np.float32),
-    "vis21": ((21,), np.bool_),
-    "side": ((), np.int32),
-    "xyz_canonical": ((21, 3), np.float32),
-    "rot_mat": ((3, 3), np.float32),
-}
 
 
 class GpuRing:
@@ -112,6 +58,8 @@ class GpuRing:
     def __init__(self, capacity: int):
         import jax
         import jax.numpy as jnp
+
+        from hand3d_tf.jax.samples import FIELDS
 
         self.capacity = capacity
         self.arrays = {k: jnp.zeros((capacity, *s), d) for k, (s, d) in FIELDS.items()}
@@ -137,12 +85,10 @@ class GpuRing:
         return min(self.count, self.capacity)
 
 
-def stack(samples: list[dict]) -> dict:
-    return {k: np.stack([s[k] for s in samples]).astype(FIELDS[k][1]) for k in FIELDS}
-
-
 def feed(pool, chunks, chunk: int, stream: int, stop: threading.Event) -> None:
     """Render samples with the process pool; put stacked chunks on the queue ``chunks``."""
+    from hand3d_tf.jax.samples import stack
+
     window = 16 * chunk
     start = 0
     while not stop.is_set():
@@ -159,88 +105,58 @@ def feed(pool, chunks, chunk: int, stream: int, stop: threading.Event) -> None:
 
 
 # ------------------------------------------------------------------ GPU side
-def make_steps(batch: dict, dtype_name: str):
+def load_configs(init: str, nets) -> dict:
+    """{net: config dataclass} from ``<init>/<net>.json`` (the paper's config where absent)."""
+    from hand3d_tf.spec.configs import HandSegNetConfig, PoseNetConfig, PosePriorConfig
+
+    classes = {"handsegnet": HandSegNetConfig, "posenet": PoseNetConfig,
+               "lifting": PosePriorConfig}  # fmt: skip
+    configs = {}
+    for net in nets:
+        path = pathlib.Path(init) / f"{net}.json"
+        values = json.loads(path.read_text()).get("config", {}) if path.exists() else {}
+        configs[net] = classes[net].from_dict(values)
+    if "lifting" in configs and configs["lifting"].variant != "proposed":
+        raise ValueError(
+            f"train.py trains the 'proposed' lifting variant only (the samples carry its "
+            f"targets); {init}/lifting.json has variant={configs['lifting'].variant!r}"
+        )
+    return configs
+
+
+def make_steps(configs: dict, dtype_name: str):
+    """{net: jitted step(params, opt_state, ring arrays, idx, key, lr)} for the nets of ``configs``."""
     import jax
     import jax.numpy as jnp
-    import jax_port as jp
     import optax
 
-    dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
+    from hand3d_tf.jax import batches, losses, nets
 
-    def tn(key, shape, sigma):
-        return jax.random.truncated_normal(key, -2.0, 2.0, shape) * sigma
+    dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
 
     def gather(arrays, idx):
         return {k: v[idx] for k, v in arrays.items()}
 
-    def handseg_batch(arrays, idx, key):
-        b = gather(arrays, idx)
-        k1, k2, k3 = jax.random.split(key, 3)
-        n = idx.shape[0]
-        top = jax.random.randint(k1, (n,), 0, IMAGE - 256 + 1)
-        left = jax.random.randint(k2, (n,), 0, IMAGE - 256 + 1)
+    def handsegnet_loss(p, arrays, idx, key):
+        image, mask = batches.handsegnet_batch(gather(arrays, idx), key)
+        logits = nets.handsegnet(p, image, configs["handsegnet"], dtype)
+        return losses.handsegnet_loss(logits, mask)["loss"]
 
-        def crop(img, hand, t, lf):
-            ci = jax.lax.dynamic_slice(img, (t, lf, 0), (256, 256, 3))
-            cm = jax.lax.dynamic_slice(hand, (t, lf), (256, 256))
-            return ci, cm
+    def posenet_loss(p, arrays, idx, key):
+        crops, maps, vis = batches.posenet_batch(gather(arrays, idx), key)
+        return losses.posenet_loss(nets.posenet(p, crops, configs["posenet"], dtype), maps, vis)[
+            "loss"
+        ]
 
-        img, hand = jax.vmap(crop)(b["image"], b["hand"], top, left)
-        img = img.astype(jnp.float32) / 255.0 - 0.5
-        delta = jax.random.uniform(k3, (n,), minval=-0.1, maxval=0.1)
-        img = jp.adjust_hue(img, delta)
-        handf = hand.astype(jnp.float32)
-        return img, jnp.stack([1.0 - handf, handf], -1)
+    def lifting_loss(p, arrays, idx, key):
+        pooled, side, targets = batches.lifting_batch(gather(arrays, idx), key)
+        out = nets.lifting(p, pooled, side, configs["lifting"], dtype)
+        return losses.lifting_loss("proposed", out, targets)["loss"]
 
-    def crop_targets(b, key, lifting: bool):
-        k1, k2, k3, k4 = jax.random.split(key, 4)
-        n = b["uv21"].shape[0]
-        uv = b["uv21"] + tn(k1, (n, 21, 2), 2.5)
-        cnoise = tn(k2, (n, 2), 20.0)
-        snoise = jax.random.uniform(k3, (n,), minval=1.0, maxval=1.2) if lifting else jnp.ones(n)
-        onoise = tn(k4, (n, 2), 10.0) if lifting else jnp.zeros((n, 2))
-        center, scale = jp.crop_center_and_scale(
-            uv, b["vis21"], (IMAGE, IMAGE), cnoise, snoise, onoise
-        )
-        rowcol = jp.uv_to_crop(uv, center, scale)[..., ::-1]
-        return center, scale, rowcol
-
-    def posenet_batch(arrays, idx, key):
-        b = gather(arrays, idx)
-        center, scale, rowcol = crop_targets(b, key, lifting=False)
-        img = b["image"].astype(jnp.float32) / 255.0 - 0.5
-        crops = jp.crop_images(img, center, scale)
-        return crops, jp.scoremaps(rowcol, b["vis21"]), b["vis21"]
-
-    def lifting_batch(arrays, idx, key):
-        b = gather(arrays, idx)
-        _, _, rowcol = crop_targets(b, key, lifting=True)
-        pooled = jp.pooled_scoremaps(rowcol, b["vis21"])
-        side = jax.nn.one_hot(b["side"], 2)
-        return pooled, side, b["xyz_canonical"], b["rot_mat"]
-
-    def loss_fn(net):
-        if net == "handsegnet":
-
-            def f(p, arrays, idx, key):
-                img, mask = handseg_batch(arrays, idx, key)
-                return jp.handsegnet_loss(jp.handsegnet(p, img, dtype), mask)
-        elif net == "posenet":
-
-            def f(p, arrays, idx, key):
-                crops, maps, vis = posenet_batch(arrays, idx, key)
-                return jp.posenet_loss(jp.posenet(p, crops, dtype), maps, vis)
-        else:
-
-            def f(p, arrays, idx, key):
-                pooled, side, can, rot = lifting_batch(arrays, idx, key)
-                return jp.lifting_loss(jp.lifting(p, pooled, side, dtype), can, rot)
-
-        return f
-
+    loss_fns = {"handsegnet": handsegnet_loss, "posenet": posenet_loss, "lifting": lifting_loss}
     steps = {}
-    for net in NETS:
-        grad = jax.value_and_grad(loss_fn(net))
+    for net in configs:
+        grad = jax.value_and_grad(loss_fns[net])
 
         def step(p, opt_state, arrays, idx, key, lr, grad=grad):
             loss, g = grad(p, arrays, idx, key)
@@ -284,8 +200,9 @@ def main() -> int:
 
     import jax
     import jax.numpy as jnp
-    import jax_port as jp
     import optax
+
+    from hand3d_tf.jax.params import check_params, load_npz, save_npz
 
     nets = [n for n in args.nets.split(",") if n]
     batch = {k: int(v) for k, v in (x.split("=") for x in args.batch.split(","))}
@@ -294,10 +211,14 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     print("devices:", jax.devices(), flush=True)
 
-    params = {n: {k: jnp.asarray(v) for k, v in jp.load_npz(f"{args.init}/{n}.npz").items()}
-              for n in nets}  # fmt: skip
+    configs = load_configs(args.init, nets)
+    params = {}
+    for n in nets:
+        arrays = load_npz(f"{args.init}/{n}.npz")
+        check_params(n, arrays, configs[n])
+        params[n] = {k: jnp.asarray(v) for k, v in arrays.items()}
     opt = {n: optax.adam(1.0).init(params[n]) for n in nets}
-    steps = make_steps(batch, args.dtype)
+    steps = make_steps(configs, args.dtype)
     ring = GpuRing(args.capacity)
     log = {"args": vars(args), "stream_seed": stream, "losses": {n: [] for n in nets},
            "steps": {n: 0 for n in nets}, "lr_changes": {n: [] for n in nets}}  # fmt: skip
@@ -347,7 +268,7 @@ def main() -> int:
                 log["losses"][n].append([log["steps"][n], round(time.time() - t0, 1), value])
         if not mid_written and frac >= 0.6 and not status:
             for n in nets:
-                jp.save_npz(out / f"mid_{n}.npz", jax.device_get(params[n]))
+                save_npz(out / f"mid_{n}.npz", jax.device_get(params[n]))
             log["mid_steps"] = dict(log["steps"])
             mid_written = True
         if time.time() - last_print > 20:
@@ -360,7 +281,7 @@ def main() -> int:
     # shutdown after its time budget and lost its final weights (docs/training.md).
     if not status:
         for n in nets:
-            jp.save_npz(out / f"{n}.npz", jax.device_get(params[n]))
+            save_npz(out / f"{n}.npz", jax.device_get(params[n]))
     log["rendered"] = ring.count
     log["seconds"] = round(time.time() - t0, 1)
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
