@@ -1,4 +1,6 @@
-"""The import graph of hand3d_tf has no cycles (docs/development.md: data flows one way).
+"""The import graph of hand3d_tf has no cycles (docs/development.md: data flows one way), and
+the framework-free floors stay free: hand3d_tf.spec imports neither TensorFlow nor JAX,
+hand3d_tf.jax no TensorFlow (the last tests import them in a fresh Python).
 
 The graph is read from the source (ast), not by importing: every ``import`` and ``from ...
 import`` of a hand3d_tf module counts, at module level or inside a function (a lazy import
@@ -10,6 +12,10 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import subprocess
+import sys
+
+from tests.helpers import TENSORFLOW_PACKAGES
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = "hand3d_tf"
@@ -100,3 +106,40 @@ def test_the_checker_finds_a_lazy_cycle_and_relative_imports(tmp_path):
 
 def test_no_import_cycles_in_the_package():
     assert cycles(import_graph(package_modules())) == []
+
+
+def loaded_after(statements: str, packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` (top-level names) loaded after ``statements`` in a fresh
+    Python; the statements' errors fail the calling test."""
+    code = (
+        f"import sys\n{statements}\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return ast.literal_eval(out.stdout.strip().splitlines()[-1])
+
+
+def submodules(package: str) -> str:
+    """``import a, a.b, ...`` of the package and every module in it."""
+    return "import " + ", ".join(
+        m for m in package_modules() if m.split(".")[:2] == package.split(".")
+    )
+
+
+def test_spec_imports_neither_tensorflow_nor_jax():
+    """hand3d_tf.spec is what the tf_keras and the JAX nets both read."""
+    assert loaded_after(submodules("hand3d_tf.spec"), TENSORFLOW_PACKAGES + ("jax", "jaxlib")) == []
+
+
+def test_the_jax_nets_import_no_tensorflow():
+    """hand3d_tf.jax runs on the lent GPU machines, which have JAX but no TensorFlow."""
+    statements = submodules("hand3d_tf.jax")
+    assert "hand3d_tf.jax.nets" in statements and "hand3d_tf.jax.losses" in statements
+    assert loaded_after(statements, TENSORFLOW_PACKAGES) == []
+
+
+def test_the_sample_preparation_imports_no_jax():
+    """The trainer's render workers are forked before JAX starts and must not start it."""
+    packages = TENSORFLOW_PACKAGES + ("jax", "jaxlib")
+    assert loaded_after("import hand3d_tf.jax.samples", packages) == []
