@@ -74,6 +74,8 @@ def _jpeg_size(f) -> tuple[int, int] | None:
     """(width, height) from the first start-of-frame segment; ``f`` is after the SOI."""
     while True:
         byte = f.read(1)
+        if byte != b"\xff":  # every segment starts with a marker: not a JPEG we can read
+            return None
         while byte == b"\xff":  # fill bytes before a marker
             byte = f.read(1)
         if not byte:

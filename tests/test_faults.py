@@ -178,7 +178,7 @@ def files(tmp_path_factory) -> dict:
     # the readers must refuse it from the header alone).
     paths["bomb"] = _bomb_png(root / "bomb.png", 30000, 30000)
     (root / "photos").mkdir()
-    cv2.imwrite(str(root / "photos" / "a.jpg"), np.zeros((40, 40, 3), np.uint8))
+    cv2.imwrite(str(root / "photos" / "a.jpg"), np.zeros((30, 40, 3), np.uint8))
     shutil.copy(paths["bomb"], root / "photos" / "b.png")
     paths["photos"] = root / "photos"
     paths["weights_copy"] = _weights_copy(root, "w_demo")
@@ -1064,6 +1064,8 @@ def test_every_image_reader_refuses_a_bomb_before_decoding(files, tmp_path, monk
     from hand3d_tf.data.synthetic import background
 
     bomb = files["bomb"]
+    assert images.image_size(bomb) == (30000, 30000)
+    assert images.image_size(files["photos"] / "a.jpg") == (40, 30)  # JPEG: start of frame
     readers = [
         lambda p: predict.read_image(p),
         lambda p: autolabel.read_image(p),
