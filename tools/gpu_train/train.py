@@ -11,8 +11,8 @@ What it does, in one process (docs/training.md, "Training on a lent GPU"):
   buffer (hand3d_tf.jax.batches: the ``<net>_rhd`` augmentations drawn on the GPU), with
   the nets and the original's losses of hand3d_tf.jax (docs/original.md §9), Adam with TF
   defaults, bfloat16 compute and float32 weights. Each net is built with the config of
-  ``<init>/<net>.json``; the lifting net must be the "proposed" variant (the samples carry
-  its targets only).
+  ``<init>/<net>.json``; the lifting net must be the "proposed" variant without dropout
+  (the samples carry its targets only; the JAX nets have no dropout).
 - The learning rate of each net is the net's value in ``--lr`` (``net=rate,...``) for the first 60 % of the time budget,
   a third of it until 85 %, a tenth after; the step at which each change happened is logged.
 - At the end (and at 60 % of the budget, as ``mid_<net>.npz``) it writes
@@ -116,10 +116,12 @@ def load_configs(init: str, nets) -> dict:
         path = pathlib.Path(init) / f"{net}.json"
         values = json.loads(path.read_text()).get("config", {}) if path.exists() else {}
         configs[net] = classes[net].from_dict(values)
-    if "lifting" in configs and configs["lifting"].variant != "proposed":
+    lifting = configs.get("lifting")
+    if lifting is not None and (lifting.variant != "proposed" or lifting.dropout):
         raise ValueError(
-            f"train.py trains the 'proposed' lifting variant only (the samples carry its "
-            f"targets); {init}/lifting.json has variant={configs['lifting'].variant!r}"
+            f"train.py trains the 'proposed' lifting variant without dropout only (the samples "
+            f"carry its targets; hand3d_tf.jax.nets has no dropout); {init}/lifting.json has "
+            f"variant={lifting.variant!r}, dropout={lifting.dropout!r}"
         )
     return configs
 
