@@ -12,7 +12,7 @@ import numpy as np
 from hand3d_tf import geometry
 from hand3d_tf import keypoints as kp
 
-__all__ = ["prepare", "FIELDS", "stack"]
+__all__ = ["prepare", "prepare_labelled", "FIELDS", "stack"]
 
 FRAME = 320  # the synthetic (and RHD) frame side
 
@@ -64,6 +64,29 @@ def prepare(sample: dict) -> dict:
         "side": np.int32(side),
         "xyz_canonical": np.asarray(canonical, np.float32),
         "rot_mat": np.asarray(geometry.canonical_rotation_target(rot), np.float32),
+    }
+
+
+def prepare_labelled(image, hand, uv21, vis21, side: int) -> dict:
+    """A labelled photograph's hand (2D only: hand3d-autolabel, docs/autolabel.md) -> FIELDS.
+
+    image uint8 [320, 320, 3]; hand uint8 [320, 320] 0/1 (zeros where the mask is not
+    trusted: such a sample must not train HandSegNet); uv21 [21, 2] px and vis21 [21] bool
+    of the labelled hand, RHD order; side 0 left, 1 right (the label's, no mask decides).
+    The keypoints get what :func:`prepare` gives a render's (truncated uv, wrist -> palm
+    centre); the lifting targets are NaN: these samples carry no 3D and the lifting never
+    trains on them (a NaN loss would stop the trainer).
+    """
+    uv = np.trunc(np.clip(np.asarray(uv21, np.float64), -1e6, 1e6)).astype(np.float32)
+    uv, vis = kp.wrist_to_palm(uv, np.asarray(vis21, bool))
+    return {
+        "image": np.asarray(image, np.uint8),
+        "hand": (np.asarray(hand) > 0).astype(np.uint8),
+        "uv21": uv.astype(np.float32),
+        "vis21": vis,
+        "side": np.int32(side),
+        "xyz_canonical": np.full((kp.NUM_KEYPOINTS, 3), np.nan, np.float32),
+        "rot_mat": np.full((3, 3), np.nan, np.float32),
     }
 
 
