@@ -362,23 +362,54 @@ def test_augmented_batches_have_the_training_shapes():
     assert not np.allclose(crops, plain)
 
 
+def test_mixed_batches_on_the_device():
+    """train.py's gather (hand3d_tf.jax.mixing with jnp.concatenate, jitted): the renders
+    first, then the packed samples, each with its own mask and keypoints."""
+    from hand3d_tf.jax import mixing
+
+    rng = np.random.default_rng(4)
+    ring, packed = ({k: rng.integers(0, 2 if k in ("hand", "side", "vis21") else 255,
+                                     (n, *shape)).astype(dtype)
+                     for k, (shape, dtype) in samples.FIELDS.items()} for n in (5, 3))  # fmt: skip
+    mix = mixing.plan(["handsegnet"], {"handsegnet": 4}, 0.5, np.array([True, False, True]))
+    idx, real_idx = mixing.draw(rng, mix["handsegnet"], 4, filled=5)
+
+    @jax.jit
+    def masks(arrays, idx, real, real_idx):
+        gathered = mixing.gather(arrays, idx, real, real_idx, concat=jnp.concatenate)
+        return batches.handsegnet_batch(gathered, jax.random.PRNGKey(0), augment=False)[1]
+
+    got = masks(ring, jnp.asarray(idx), packed, jnp.asarray(real_idx))
+    assert set(real_idx.tolist()) <= {0, 2}
+    want = np.concatenate([ring["hand"][idx], packed["hand"][real_idx]])
+    np.testing.assert_array_equal(got[..., 1], want)
+
+
 # ---------------------------------------------------------------- the GPU trainer's imports
 
 
-def test_the_gpu_trainer_imports_no_tensorflow():
+def test_the_gpu_trainer_imports_no_tensorflow(tmp_path):
     """The lent GPU has JAX but no TensorFlow: train.py and every hand3d_tf module it names
-    (at top level or inside a function) import none, and neither does rendering a sample."""
+    (at top level or inside a function) import none, and neither does rendering a sample
+    or reading a pack of photographs (--real)."""
+    from hand3d_tf.data.pack import PackConfig, pack
+    from tests.test_pack import write_photo_split
+
+    write_photo_split(tmp_path / "photos", n=3)
+    pack(PackConfig((str(tmp_path / "photos"),), str(tmp_path / "real.npz")), log=print)
     statements = set()
     for node in ast.walk(ast.parse(TRAIN.read_text())):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hand3d_tf"):
             statements.add(ast.unparse(node))
-    assert "from hand3d_tf.jax import batches, losses, nets" in statements
+    assert "from hand3d_tf.jax import batches, losses, mixing, nets" in statements
     assert "from hand3d_tf.jax.samples import prepare" in statements
+    assert "from hand3d_tf.data.pack import PackError, read_pack" in statements
     code = (
         f"import sys\nsys.path.insert(0, {str(TRAIN.parent)!r})\nimport train\n"
         + "".join(f"{line}\n" for line in sorted(statements))
         + "from hand3d_tf.data.synthetic import split_seed\n"
         "train._render((split_seed(0, 'training'), 0))\n"
+        f"assert len(read_pack({str(tmp_path / 'real.npz')!r})) == 3\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {TENSORFLOW_PACKAGES!r}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

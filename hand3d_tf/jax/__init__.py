@@ -11,7 +11,10 @@ lifting variant, loss and target against the TensorFlow code.
 - ``losses``: the original's losses (docs/original.md §9);
 - ``targets``: the pipelines' target ops (crop, score maps, hue);
 - ``batches``: training batches of prepared samples with the ``<net>_rhd`` augmentations;
-- ``samples``: a rendered sample -> the fields the nets train on (NumPy; no JAX import).
+- ``samples``: a rendered sample (or a labelled photograph's hand) -> the fields the nets
+  train on (NumPy; no JAX import);
+- ``mixing``: which packed photographs (hand3d_tf.data.pack) each net's batches draw
+  (NumPy; no JAX import).
 
 This ``__init__`` imports nothing, so ``hand3d_tf.jax.samples`` runs without JAX (the
 trainer's render workers).

@@ -13,6 +13,11 @@ What it does, in one process (docs/training.md, "Training on a lent GPU"):
   defaults, bfloat16 compute and float32 weights. Each net is built with the config of
   ``<init>/<net>.json``; the lifting net must be the "proposed" variant without dropout
   (the samples carry its targets only; the JAX nets have no dropout).
+- With ``--real=PACK`` (a hand3d_tf.data.pack file of labelled photographs,
+  ``--real_fraction`` of each batch, 0.5 by default): HandSegNet batches draw that share
+  from the packed samples with a trusted mask, PoseNet batches from all packed samples,
+  the lifting from none (no 3D); hand3d_tf.jax.mixing. They sit on the GPU beside the
+  ring and get the renders' augmentations.
 - The learning rate of each net is the net's value in ``--lr`` (``net=rate,...``) for the first 60 % of the time budget,
   a third of it until 85 %, a tenth after; the step at which each change happened is logged.
 - At the end (and at 60 % of the budget, as ``mid_<net>.npz``) it writes
@@ -127,17 +132,18 @@ def load_configs(init: str, nets) -> dict:
 
 
 def make_steps(configs: dict, dtype_name: str):
-    """{net: jitted step(params, opt_state, ring arrays, idx, key, lr)} for the nets of ``configs``."""
+    """{net: jitted step(params, opt_state, ring arrays, idx, real arrays, real idx, key, lr)}
+    for the nets of ``configs`` (real arrays None and real idx empty: renders only)."""
     import jax
     import jax.numpy as jnp
     import optax
 
-    from hand3d_tf.jax import batches, losses, nets
+    from hand3d_tf.jax import batches, losses, mixing, nets
 
     dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
 
-    def gather(arrays, idx):
-        return {k: v[idx] for k, v in arrays.items()}
+    def gather(arrays, idx):  # (ring arrays, real arrays), (ring idx, real idx)
+        return mixing.gather(arrays[0], idx[0], arrays[1], idx[1], concat=jnp.concatenate)
 
     def handsegnet_loss(p, arrays, idx, key):
         image, mask = batches.handsegnet_batch(gather(arrays, idx), key)
@@ -160,8 +166,8 @@ def make_steps(configs: dict, dtype_name: str):
     for net in configs:
         grad = jax.value_and_grad(loss_fns[net])
 
-        def step(p, opt_state, arrays, idx, key, lr, grad=grad):
-            loss, g = grad(p, arrays, idx, key)
+        def step(p, opt_state, arrays, idx, real, real_idx, key, lr, grad=grad):
+            loss, g = grad(p, (arrays, real), (idx, real_idx), key)
             tx = optax.adam(lr, b1=0.9, b2=0.999, eps=1e-8)
             updates, opt_state = tx.update(g, opt_state, p)
             return optax.apply_updates(p, updates), opt_state, loss
@@ -184,12 +190,22 @@ def main() -> int:
     ap.add_argument("--nets", default=",".join(NETS))
     ap.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--real", default=None, help="a hand3d_tf.data.pack file of photographs")
+    ap.add_argument("--real_fraction", type=float, default=None,
+                    help="share of each HandSegNet and PoseNet batch from --real (0.5)")  # fmt: skip
     args = ap.parse_args()
+    if args.real_fraction is not None and not args.real:
+        ap.error("--real_fraction needs --real")
+    fraction = 0.5 if args.real_fraction is None else args.real_fraction
+    if not 0.0 <= fraction <= 1.0:
+        ap.error(f"--real_fraction must be in [0, 1]; received {fraction}")
     t0 = time.time()
 
     import queue
 
+    from hand3d_tf.data.pack import PackError, read_pack
     from hand3d_tf.data.synthetic import split_seed
+    from hand3d_tf.jax import mixing
 
     # The render workers are forked before JAX starts (forking a process that runs JAX's
     # threads can deadlock).
@@ -199,6 +215,22 @@ def main() -> int:
     stop = threading.Event()
     feeder = threading.Thread(target=feed, args=(pool, chunks, 64, stream, stop), daemon=True)
     feeder.start()
+
+    real = None
+    if args.real:
+        # After the fork (OpenCV's threads, which decoding starts, must not be forked) and
+        # while the workers render the first samples.
+        try:
+            real = read_pack(args.real, workers=min(8, os.cpu_count() or 1))
+        except PackError as err:
+            print(f"train.py: error: {err}", file=sys.stderr, flush=True)
+            stop.set()
+            closer = threading.Thread(target=pool.terminate, daemon=True)
+            closer.start()
+            closer.join(timeout=10)
+            return 2
+        print(f"{args.real}: {len(real)} real samples ({int(real.mask_trusted.sum())} with "
+              f"trusted masks) decoded in {time.time() - t0:.1f} s", flush=True)  # fmt: skip
 
     import jax
     import jax.numpy as jnp
@@ -222,8 +254,16 @@ def main() -> int:
     opt = {n: optax.adam(1.0).init(params[n]) for n in nets}
     steps = make_steps(configs, args.dtype)
     ring = GpuRing(args.capacity)
+    mixes = mixing.plan(nets, batch, fraction, None if real is None else real.mask_trusted)
+    real_arrays = None if real is None else {k: jnp.asarray(v) for k, v in real.samples.items()}
     log = {"args": vars(args), "stream_seed": stream, "losses": {n: [] for n in nets},
            "steps": {n: 0 for n in nets}, "lr_changes": {n: [] for n in nets}}  # fmt: skip
+    if real is not None:
+        log["real"] = {"pack": args.real, "samples": len(real), "sources": real.header["sources"],
+                       "quality": real.header["quality"], "subset": real.header["subset"],
+                       "nets": {n: {"pool": len(m.pool), "per_batch": m.per_batch}
+                                for n, m in mixes.items()}}  # fmt: skip
+        print(f"real samples trained on: {mixing.describe(mixes, batch)}", flush=True)
 
     def drain(limit: int) -> None:
         for _ in range(limit):
@@ -255,9 +295,10 @@ def main() -> int:
             if level != phase[n]:
                 phase[n] = level
                 log["lr_changes"][n].append({"step": log["steps"][n], "lr": lr})
-            idx = jnp.asarray(rng.integers(0, ring.filled(), batch[n]), jnp.int32)
+            idx, real_idx = mixing.draw(rng, mixes[n], batch[n], ring.filled())
             key, sub = jax.random.split(key)
-            params[n], opt[n], loss = steps[n](params[n], opt[n], ring.arrays, idx, sub, lr)
+            params[n], opt[n], loss = steps[n](params[n], opt[n], ring.arrays, jnp.asarray(idx),
+                                               real_arrays, jnp.asarray(real_idx), sub, lr)  # fmt: skip
             log["steps"][n] += 1
             running[n].append(loss)
             if log["steps"][n] % 200 == 0:
@@ -285,9 +326,13 @@ def main() -> int:
         for n in nets:
             save_npz(out / f"{n}.npz", jax.device_get(params[n]))
     log["rendered"] = ring.count
+    if real is not None:  # real samples drawn per net over the run (with repeats)
+        log["real"]["drawn"] = {n: log["steps"][n] * mixes[n].per_batch for n in nets}
     log["seconds"] = round(time.time() - t0, 1)
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
-    print(f"done: steps={log['steps']} samples={ring.count} in {log['seconds']} s", flush=True)
+    drawn = f" real drawn={log['real']['drawn']}" if real is not None else ""
+    print(f"done: steps={log['steps']} samples={ring.count}{drawn} in {log['seconds']} s",
+          flush=True)  # fmt: skip
     stop.set()
     # Stop the renderers (so none is left writing to a closed pipe), but never wait long:
     # everything is saved already.
