@@ -17,7 +17,14 @@ import sys
 from absl import flags
 
 from hand3d_tf.cli.errors import UserError
-from hand3d_tf.constants import BACKENDS, DATASETS, LIFTING_VARIANTS, NETS, SPLITS
+from hand3d_tf.constants import (
+    BACKENDS,
+    DATASETS,
+    DEFAULT_INPUT_SIZE,
+    LIFTING_VARIANTS,
+    NETS,
+    SPLITS,
+)
 
 FLAGS = flags.FLAGS
 
@@ -100,8 +107,13 @@ def net(module: str, default: str | None = None, extra: tuple[str, ...] = (), he
     flags.DEFINE_enum("net", default, (*NETS, *extra), help, module_name=module)
 
 
-def input_size(module: str, default: str = "240x320", help: str = "network input HxW"):
-    _string(module, "input_size", default, f"{help} (e.g. 240x320)")
+DEFAULT_INPUT_SIZE_FLAG = "x".join(str(v) for v in DEFAULT_INPUT_SIZE)  # "240x320"
+
+
+def input_size(
+    module: str, default: str = DEFAULT_INPUT_SIZE_FLAG, help: str = "network input HxW"
+):
+    _string(module, "input_size", default, f"{help} (e.g. {DEFAULT_INPUT_SIZE_FLAG})")
 
 
 def image(module: str, default: str | None = None, help: str = "input image file (PNG, JPEG, ...)"):

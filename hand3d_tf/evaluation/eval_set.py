@@ -26,7 +26,7 @@ import tempfile
 import numpy as np
 
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.constants import DATASETS, SPLITS
+from hand3d_tf.constants import DATASETS, DEFAULT_INPUT_SIZE, SPLITS
 from hand3d_tf.evaluation import sources
 
 # Evaluation presets of hand3d_tf.data.pipelines per dataset (palm root, no noise).
@@ -53,7 +53,7 @@ class EvalSetConfig:
     data_dir: str | None = None
     split: str = "evaluation"
     num: int = 100
-    input_hw: tuple[int, int] = (240, 320)
+    input_hw: tuple[int, int] = DEFAULT_INPUT_SIZE
     seed: int = 0
     min_visible: int = 1
 

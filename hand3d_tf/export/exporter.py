@@ -16,6 +16,7 @@ import logging
 import pathlib
 import tempfile
 
+from hand3d_tf.constants import DEFAULT_INPUT_SIZE
 from hand3d_tf.export import onnx as onnx_export
 from hand3d_tf.export import tflite
 from hand3d_tf.export.calibration import (
@@ -78,7 +79,7 @@ class ExportConfig:
     onnx_opset: int = onnx_export.DEFAULT_OPSET
     weights: str | None = None
     output_dir: str = "export"
-    input_size: tuple = (240, 320)
+    input_size: tuple = DEFAULT_INPUT_SIZE
     handsegnet_output_stride: int = 1
     calibration_data: str | None = None
     num_calibration: int = DEFAULT_NUM_SAMPLES

@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from hand3d_tf.atomic import atomic_write, remove_dead_temporaries, temporary_prefix
-from hand3d_tf.constants import NETS
+from hand3d_tf.constants import DEFAULT_INPUT_SIZE, NETS
 from hand3d_tf.export.gpu_check import model_ops
 from hand3d_tf.lite import sidecar as schema
 
@@ -92,7 +92,7 @@ def input_shapes(net: str, model, input_size: tuple[int, int] | None = None) -> 
     """
     check_net(net)
     if net == "handsegnet":
-        h, w = input_size or (240, 320)
+        h, w = input_size or DEFAULT_INPUT_SIZE
         return {"image": [1, int(h), int(w), 3]}
     shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
     if net == "posenet":
