@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from hand3d_tf import tracking
-from hand3d_tf.lite import accuracy as acc
+from hand3d_tf.evaluation import tflite_accuracy as acc
 from hand3d_tf.lite import evalset
 
 MODES = ("per-frame", "tracked", "tracked+smoothed")
@@ -55,17 +55,15 @@ def configs(mode: str):
 
 
 def lite_pipe(models: pathlib.Path, mode: str, threads: int):
+    from hand3d_tf.benchmark.bench import timed_pipeline
     from hand3d_tf.lite import nets
-    from hand3d_tf.lite.pipeline import TflitePipeline
 
     rt = nets.load_runtime()
     loaded = {}
     for net in ("handsegnet", "posenet", "lifting"):
         entry = nets.discover([str(models / f"{net}_{mode}.tflite")])[0]
         loaded[net] = nets.NetModel(entry, nets.load_model(entry.path, rt, threads=threads))
-    return tracking.LitePipelineAdapter(
-        TflitePipeline(loaded["handsegnet"], loaded["posenet"], loaded["lifting"])
-    )
+    return timed_pipeline(loaded["handsegnet"], loaded["posenet"], loaded["lifting"])
 
 
 def sides_of(one_hot: np.ndarray) -> list[str]:

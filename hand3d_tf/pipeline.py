@@ -5,21 +5,21 @@
                                                  "posenet3d-rhd-stb-slr-finetuned.pickle")
     result = pipe.predict(images, hand_side="left")   # uint8 RGB [H, W, 3] or [B, H, W, 3]
 
-The three networks are callables with the Keras models' signatures: tf_keras models (the
-"keras" backend: ``from_weights_dir``, ``from_original_weights``) or TFLite models (the
-"tflite" backend: ``from_tflite_dir``, hand3d_tf/lite/backend.py, no TensorFlow at all);
-``from_pretrained(backend="auto")`` picks tflite when the bundled folder holds the files.
-Everything between the networks is the NumPy glue of ``hand3d_tf.glue``, the same for both
-backends, so the numbers are the original TF 1.3 code's (quirks included). Each stage runs
-once per batch. This module imports no TensorFlow itself: the networks come in as objects
-(``from_*`` constructors import the model and weight modules on demand).
+The networks sit behind a backend (hand3d_tf/runtime/backends.py): tf_keras models (the
+"keras" backend: ``from_weights_dir``, ``from_original_weights``) or exported model files
+(the "tflite" backend: ``from_tflite_dir``, no TensorFlow at all; ONNX files in the
+benchmark harness); ``from_pretrained(backend="auto")`` picks tflite when the bundled folder
+holds the files. Every backend runs the one stage sequence of hand3d_tf/runtime/stages.py
+(the NumPy glue of ``hand3d_tf.glue`` between the networks, so the numbers are the original
+TF 1.3 code's, quirks included; each stage once per batch), and every constructor is a thin
+wrapper over the one loader, ``hand3d_tf.runtime.load``. This module imports no TensorFlow
+itself: the Keras backend imports the model and weight modules on demand.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import pathlib
 import sys
 
@@ -28,9 +28,10 @@ import numpy as np
 
 from hand3d_tf import glue
 from hand3d_tf import keypoints as kp
-from hand3d_tf.constants import BACKENDS, TENSORFLOW_EXTRA, TENSORFLOW_MODULES
+from hand3d_tf.constants import DEFAULT_INPUT_SIZE
+from hand3d_tf.runtime import backends, loader, stages
+from hand3d_tf.runtime.loader import WEIGHT_STEMS  # noqa: F401 (re-exported)
 
-DEFAULT_INPUT_SIZE = (240, 320)  # (height, width) the released demo feeds (docs/original.md §5)
 # Smallest image side predict() accepts: a smaller image, upscaled to the network input,
 # holds no hand detail (a 1x1 image gives confident-looking garbage), and HandSegNet's
 # stride-8 trunk needs several cells per side when run at the image's own size.
@@ -54,7 +55,6 @@ def bundled_weights_root() -> pathlib.Path:
 
 BUNDLED_WEIGHTS_ROOT = bundled_weights_root()
 DEFAULT_WEIGHTS_DIR = BUNDLED_WEIGHTS_ROOT / "default"
-WEIGHT_STEMS = ("handsegnet", "posenet", "lifting")  # files of a weights directory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,66 +219,21 @@ def check_weights_dir(path) -> pathlib.Path:
       hand3d_tf.weights.WeightsFileError (a ValueError): a json that is not valid, describes
         another net or does not match its npz.
     """
-    from hand3d_tf import weights
-
-    directory = pathlib.Path(path)
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"weights directory {directory} not found; it must hold "
-            f"{[s + '.npz' for s in WEIGHT_STEMS]} with their .json (hand3d-convert-weights "
-            "writes them)"
-        )
-    missing = [s for s in WEIGHT_STEMS if not (directory / f"{s}.npz").is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"weights directory {directory} lacks {[m + '.npz' for m in missing]}; it must hold "
-            f"{[s + '.npz' for s in WEIGHT_STEMS]} with their .json (hand3d-convert-weights writes them)"
-        )
-    for stem in WEIGHT_STEMS:
-        weights.read_manifest(directory / stem, net=stem)
-    return directory
-
-
-def _keras_modules():
-    """(hand3d_tf.models, hand3d_tf.weights) for the Keras backend. Without TensorFlow or
-    tf_keras: a ModuleNotFoundError (of the missing module) that names the [tf] extra and
-    the TFLite backend, as the CLIs do, not a bare "No module named 'tf_keras'"."""
-    try:
-        from hand3d_tf import models, weights
-    except ModuleNotFoundError as err:
-        if not (err.name and err.name.split(".")[0] in TENSORFLOW_MODULES):
-            raise
-        raise ModuleNotFoundError(
-            f"the Keras backend needs TensorFlow ({err.name} is not installed): "
-            f"{TENSORFLOW_EXTRA}; or run the TFLite backend (backend='tflite') on a folder "
-            "with <net>_<mode>.tflite files",
-            name=err.name,
-        ) from err
-    return models, weights
+    folder = loader.WeightsFolder(path)
+    folder.check_keras()
+    return folder.path
 
 
 def resolve_backend(path, backend="auto", mode="fp32", input_size=DEFAULT_INPUT_SIZE) -> str:
     """The backend, "tflite" or "keras", for the weights folder ``path`` (cheap: file names
-    and one sidecar).
+    and one sidecar; ``hand3d_tf.runtime.loader.resolve_backend``).
 
     "auto" is "tflite" when ``path`` holds ``<net>_<mode>.tflite`` + sidecars of the three
     nets, a TFLite runtime is installed and the HandSegNet model runs at ``input_size``
     (TFLite shapes are fixed; None, any size, needs Keras), else "keras". ValueError for
     another backend or mode.
     """
-    from hand3d_tf.lite import backend as lite_backend
-    from hand3d_tf.lite import sidecar
-
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {list(BACKENDS)}; received {backend!r}")
-    if backend != "auto":
-        return backend
-    if not (lite_backend.has_tflite(path, mode) and lite_backend.runtime_installed()):
-        return "keras"
-    model = lite_backend.model_paths(path, mode)["handsegnet"]
-    size = sidecar.load_sidecar(sidecar.sidecar_path(model)).input_size
-    fits = input_size is not None and tuple(int(v) for v in input_size) == size
-    return "tflite" if fits else "keras"
+    return loader.resolve_backend(path, backend, mode, input_size)
 
 
 def _resize_each(arrays: np.ndarray, hw, interpolation) -> np.ndarray:
@@ -298,6 +253,11 @@ def map_points(points_rowcol, from_hw, to_hw) -> np.ndarray:
 class ColorHandPose3D:
     """HandSegNet + PoseNet + lifting (PosePrior and ViewPointNet) with the original glue.
 
+    The networks run behind ``backend`` (hand3d_tf/runtime/backends.py: Keras callables, or
+    exported .tflite / .onnx files), every backend through the one stage sequence of
+    hand3d_tf/runtime/stages.py; ``timer`` (a ``stages.StageTimer``) times each stage of
+    the last call in ``timer.times`` (ms).
+
     Args:
       handsegnet: Keras model, [B, H, W, 3] pixel/255 - 0.5 -> logits [B, H, W, 2] (or the
         stride-8 logits, which are then upsampled with the legacy bilinear resize).
@@ -308,67 +268,53 @@ class ColorHandPose3D:
         Other images are resized to it with cv2.INTER_LINEAR (the original used PIL
         bilinear) and every output is mapped back; None runs at each batch's own size.
       source: free-form description of the weights (written into predict's JSON).
+      backend: instead of the three models, a backend object (``runtime.backends``).
+      timer: a ``runtime.stages.StageTimer``; default none (no timing).
     """
 
-    def __init__(self, handsegnet, posenet, lifting, input_size=DEFAULT_INPUT_SIZE, source=None):
+    def __init__(self, handsegnet=None, posenet=None, lifting=None, input_size=DEFAULT_INPUT_SIZE,
+                 source=None, *, backend=None, timer=None):  # fmt: skip
         if input_size is not None:
             if len(tuple(input_size)) != 2 or min(int(v) for v in input_size) < 8:
                 raise ValueError(
                     f"input_size must be (height, width) >= 8 or None; received {input_size!r}"
                 )
             input_size = (int(input_size[0]), int(input_size[1]))
-        self.handsegnet, self.posenet, self.lifting = handsegnet, posenet, lifting
+        if backend is None:
+            backend = backends.KerasBackend(handsegnet, posenet, lifting)
+        self.backend = backend
+        self.handsegnet, self.posenet, self.lifting = (
+            backend.handsegnet,
+            backend.posenet,
+            backend.lifting,
+        )
         self.input_size = input_size
         self.source = dict(source or {"weights": "given models"})
+        self.timer = timer or stages.NO_TIMER
 
-    # --- constructors (import TensorFlow on demand) ---
+    # --- constructors: thin wrappers over hand3d_tf.runtime.loader (TensorFlow on demand) ---
+
+    @classmethod
+    def from_loaded(cls, loaded: loader.Loaded, timer=None) -> ColorHandPose3D:
+        """From ``hand3d_tf.runtime.load(...)`` (or ``runtime.loader.load``): the one way
+        every constructor below builds a pipeline."""
+        return cls(input_size=loaded.input_size, source=loaded.source, backend=loaded.backend,
+                   timer=timer)  # fmt: skip
 
     @classmethod
     def from_original_weights(
         cls, handsegnet_pickle, posenet_pickle, input_size=DEFAULT_INPUT_SIZE
     ):
         """Full-size networks with the released TF 1.3 pickles (docs/original.md §4)."""
-        models, weights = _keras_modules()
-
-        for path in (handsegnet_pickle, posenet_pickle):
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"weight pickle not found: {path}")
-        nets = [models.HandSegNet(), models.PoseNet(), models.Lifting("proposed")]
-        # run.py loads the HandSegNet file first, then the PoseNet + lifting file, a later
-        # key overwriting an earlier one (docs/original.md §4); extra keys are logged, not fatal.
-        merged = weights.load_original_weights(handsegnet_pickle)
-        merged.update(weights.load_original_weights(posenet_pickle))
-        weights.assign_weights(nets, merged, source=f"{handsegnet_pickle} + {posenet_pickle}")
-        source = {
-            "backend": "keras",
-            "format": "original pickles",
-            "handsegnet": str(handsegnet_pickle),
-            "posenet_lifting": str(posenet_pickle),
-        }
-        return cls(*nets, input_size=input_size, source=source)
+        return cls.from_loaded(loader.load(None, "keras", input_size=input_size,
+                                           handsegnet_pickle=handsegnet_pickle,
+                                           posenet_pickle=posenet_pickle))  # fmt: skip
 
     @classmethod
     def from_weights_dir(cls, path, input_size=DEFAULT_INPUT_SIZE):
         """The project's own format: handsegnet/posenet/lifting .npz + .json in ``path``.
         Needs TensorFlow (the ``[tf]`` extra); ModuleNotFoundError naming it otherwise."""
-        models, weights = _keras_modules()
-
-        directory = check_weights_dir(path)
-        nets, configs = [], {}
-        for stem in WEIGHT_STEMS:
-            values, config = weights.load_weights(directory / stem)
-            try:
-                net = models.build(stem, config)
-            except (TypeError, ValueError) as err:
-                raise weights.WeightsFileError(
-                    f"'{directory / stem}.json': its config does not build a {stem}: {err}"
-                ) from err
-            weights.assign_weights([net], values, source=str(directory / stem))
-            nets.append(net)
-            configs[stem] = config
-        source = {"backend": "keras", "format": "hand3d_tf", "weights": str(directory),
-                  "configs": configs}  # fmt: skip
-        return cls(*nets, input_size=input_size, source=source)
+        return cls.from_loaded(loader.load(path, "keras", input_size=input_size))
 
     @classmethod
     def from_tflite_dir(cls, path, mode="fp32", input_size=None, threads=None):
@@ -379,21 +325,7 @@ class ColorHandPose3D:
         (default: every core). Errors: hand3d_tf.lite.backend.TfliteBackendError (missing,
         mismatched or stale files), ImportError (no TFLite runtime installed).
         """
-        from hand3d_tf.lite import backend
-
-        nets = backend.load_models(path, mode, threads)
-        cars = nets["sidecars"]
-        size = cars["handsegnet"].input_size
-        if input_size is not None and tuple(int(v) for v in input_size) != tuple(size):
-            raise ValueError(
-                f"input_size {tuple(input_size)} differs from the TFLite HandSegNet's "
-                f"{tuple(size)} ({cars['handsegnet'].path}); use the Keras backend for other sizes"
-            )
-        runtime = nets["runtime"]
-        source = {"backend": "tflite", "format": "tflite", "mode": mode, "weights": str(path),
-                  "runtime": f"{runtime.name} {runtime.version}",
-                  "files": {net: car.model_file for net, car in cars.items()}}  # fmt: skip
-        return cls(nets["handsegnet"], nets["posenet"], nets["lifting"], size, source)
+        return cls.from_loaded(loader.load(path, "tflite", mode, input_size, threads))
 
     @classmethod
     def from_pretrained(cls, input_size=DEFAULT_INPUT_SIZE, backend="auto", mode="fp32"):
@@ -414,8 +346,9 @@ class ColorHandPose3D:
     @classmethod
     def from_dir(cls, path, input_size=DEFAULT_INPUT_SIZE, backend="auto", mode="fp32"):
         """A weights folder with either backend (``resolve_backend``)."""
-        if resolve_backend(path, backend, mode, input_size) == "tflite":
-            return cls.from_tflite_dir(path, mode, input_size)
+        folder = loader.WeightsFolder(path)
+        if loader.resolve_backend(folder, backend, mode, input_size) == "tflite":
+            return cls.from_loaded(loader.load(folder, "tflite", mode, input_size))
         return cls.from_weights_dir(path, input_size=input_size)
 
     # --- stages ---
@@ -427,16 +360,15 @@ class ColorHandPose3D:
         return _resize_each(images, self.input_size, cv2.INTER_LINEAR)
 
     def _segment_network(self, net_images: np.ndarray) -> np.ndarray:
-        return self.segment_normalized(glue.normalize_image(net_images))
+        with self.timer.stage("glue_segment"):
+            frames = glue.normalize_image(net_images)
+        return stages.segment(self.backend, frames, self.timer)
 
     def segment_normalized(self, frames) -> np.ndarray:
         """HandSegNet logits [B, H, W, 2] float32 on frames already in -0.5...0.5, at their
         own size (no resize; a stride-8 head is upsampled with the legacy bilinear)."""
-        frames = np.asarray(frames, np.float32)
-        logits = _numpy(self.handsegnet(frames, training=False))
-        if logits.shape[1:3] != frames.shape[1:3]:  # a stride-8 head: upsample here
-            logits = glue.resize_bilinear_legacy(logits, frames.shape[1:3])
-        return logits.astype(np.float32, copy=False)
+        with self.timer.frame():
+            return stages.segment(self.backend, np.asarray(frames, np.float32), self.timer)
 
     def run_normalized(self, frames, hand_side=None) -> dict[str, np.ndarray]:
         """Networks and glue on frames [B, H, W, 3] float32 in -0.5...0.5, in their own frame.
@@ -448,33 +380,15 @@ class ColorHandPose3D:
         "keypoints_xyz". Frames holding NaN or inf raise ValueError.
         """
         frames = np.asarray(check_finite("frames", frames), np.float32)
-        logits = self.segment_normalized(frames)
-        loc = glue.locate_hand(logits)
-        out = self._pose_at(frames, loc.center_rowcol, loc.scale, hand_side)
-        return dict(logits=logits, location=loc, **out)
-
-    def _pose_at(self, frames, center_rowcol, scale, hand_side) -> dict[str, np.ndarray]:
-        """Crop at (centre [B, 2] (row, col), scale [B]) -> PoseNet -> keypoints (-> lifting).
-
-        The second half of ``run_normalized``, also run alone by ``predict_at`` (tracking,
-        docs/tracking.md): "crop", "scoremaps", "keypoints_uv", "keypoint_scores" and, when
-        ``hand_side`` is given, "keypoints_xyz".
-        """
-        crop = glue.crop_hand(frames, center_rowcol, scale)
-        scoremaps = self._pose2d(crop)
-        crop_rowcol, scores = glue.keypoints_from_scoremaps(scoremaps)
-        rowcol = glue.crop_to_image(crop_rowcol, center_rowcol, scale)
-        out = dict(crop=crop, scoremaps=scoremaps, keypoints_uv=rowcol[..., ::-1],
-                   keypoint_scores=scores)  # fmt: skip
-        if hand_side is not None:
-            sides = hand_side_batch(hand_side, frames.shape[0])
-            out["keypoints_xyz"] = self._lift(scoremaps, sides)["xyz"]
-        return out
+        sides = None if hand_side is None else hand_side_batch(hand_side, frames.shape[0])
+        with self.timer.frame():
+            return stages.run(self.backend, frames, sides, self.timer)
 
     def segment(self, images) -> np.ndarray:
         """HandSegNet logits [B, H, W, 2] float32 in the caller's frame (one network call)."""
         images, single = prepare_images(images)
-        logits = self._segment_network(self._network_images(images))
+        with self.timer.frame():
+            logits = self._segment_network(self._network_images(images))
         if logits.shape[1:3] != images.shape[1:3]:
             logits = _resize_each(logits, images.shape[1:3], cv2.INTER_LINEAR)
         return logits[0] if single else logits
@@ -485,18 +399,14 @@ class ColorHandPose3D:
         crops: float32 in -0.5...0.5 (as ``HandPoseResult.crop``) or uint8 RGB; NaN or inf
         raises ValueError.
         """
-        return self._pose2d(check_finite("crops", crops))
-
-    def _pose2d(self, crops) -> np.ndarray:
-        crops = np.asarray(crops)
+        crops = np.asarray(check_finite("crops", crops))
         if crops.ndim == 3:
             crops = crops[None]
         if crops.ndim != 4 or crops.shape[1:] != (glue.CROP_SIZE, glue.CROP_SIZE, 3):
             raise ValueError(f"crops must be [B, 256, 256, 3]; received shape {crops.shape}")
         crops = glue.normalize_image(crops) if crops.dtype == np.uint8 else crops.astype(np.float32)
-        outputs = self.posenet(crops, training=False)
-        last = outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
-        return _numpy(last).astype(np.float32, copy=False)
+        with self.timer.frame():
+            return stages.pose2d(self.backend, crops, self.timer)
 
     def lift(self, scoremaps, hand_side="left") -> dict[str, np.ndarray]:
         """Lifting on raw 32x32 score maps [B, 32, 32, 21] and the hand side.
@@ -505,30 +415,10 @@ class ColorHandPose3D:
         coordinates, plus "xyz_canonical" [B, 21, 3] and "rotation" [B, 3, 3] when the
         lifting model provides them (the proposed variant). NaN or inf raises ValueError.
         """
-        return self._lift(check_finite("scoremaps", scoremaps), hand_side)
-
-    def _lift(self, scoremaps, hand_side) -> dict[str, np.ndarray]:
-        scoremaps = np.asarray(scoremaps, np.float32)
-        if scoremaps.ndim != 4 or scoremaps.shape[1:] != (
-            glue.SCOREMAP_SIZE,
-            glue.SCOREMAP_SIZE,
-            kp.NUM_KEYPOINTS,
-        ):
-            raise ValueError(f"scoremaps must be [B, 32, 32, 21]; received shape {scoremaps.shape}")
+        scoremaps = stages.check_scoremaps(check_finite("scoremaps", scoremaps))
         sides = hand_side_batch(hand_side, scoremaps.shape[0])
-        outputs = self.lifting([scoremaps, sides], training=False)
-        if not isinstance(outputs, dict):
-            outputs = {"xyz": outputs}
-        result = {
-            name: _numpy(value).astype(np.float32, copy=False) for name, value in outputs.items()
-        }
-        if "xyz" not in result and "local" in result:  # the "local" variants (docs/original.md §3)
-            from hand3d_tf import geometry
-
-            result["xyz"] = geometry.bone_relative_inverse(result["local"]).astype(np.float32)
-        if "xyz" not in result:
-            raise ValueError(f"lifting model returned {sorted(result)}; expected an 'xyz' output")
-        return result
+        with self.timer.frame():
+            return stages.lift(self.backend, scoremaps, sides, self.timer)
 
     def predict(self, images, hand_side="left") -> HandPoseResult:
         """The full pipeline on uint8 RGB [H, W, 3] or [B, H, W, 3] images (docs/original.md §5).
@@ -538,8 +428,11 @@ class ColorHandPose3D:
         """
         images, _ = prepare_images(images)
         sides = hand_side_batch(hand_side, images.shape[0])
-        net_images = self._network_images(images)
-        out = self.run_normalized(glue.normalize_image(net_images), sides)
+        with self.timer.frame():
+            with self.timer.stage("glue_segment"):
+                net_images = self._network_images(images)
+                frames = glue.normalize_image(net_images)
+            out = stages.run(self.backend, frames, sides, self.timer)
         loc = out["location"]
         center_rowcol = loc.center_rowcol.astype(np.float64)
         scale = loc.scale.astype(np.float64)
@@ -580,8 +473,10 @@ class ColorHandPose3D:
             net_rowcol = map_points(center_rowcol, hw, net_hw).astype(np.float32)
             factor = math.sqrt(net_hw[0] * net_hw[1] / (hw[0] * hw[1]))
             net_scale = (scale.astype(np.float64) / factor).astype(np.float32)
-        frames = glue.normalize_image(net_images)
-        out = self._pose_at(frames, net_rowcol, net_scale, sides)
+        with self.timer.frame():
+            with self.timer.stage("glue_segment"):
+                frames = glue.normalize_image(net_images)
+            out = stages.pose_at(self.backend, frames, net_rowcol, net_scale, sides, self.timer)
         return self._result(images, net_images, out, net_rowcol.astype(np.float64),
                             net_scale.astype(np.float64), None, None,
                             np.ones(batch, bool))  # fmt: skip
@@ -618,7 +513,3 @@ class ColorHandPose3D:
             keypoint_scores=scores,
             keypoints_xyz=xyz,
         )
-
-
-def _numpy(value) -> np.ndarray:
-    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)

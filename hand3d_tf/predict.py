@@ -36,7 +36,8 @@ import time
 import cv2
 import numpy as np
 
-from hand3d_tf import images, pipeline
+from hand3d_tf import images, pipeline, runtime
+from hand3d_tf.constants import DEFAULT_INPUT_SIZE
 from hand3d_tf.version import __version__
 
 EXAMPLE_IMAGE = pipeline.BUNDLED_WEIGHTS_ROOT / "example_hand.png"  # `make demo`'s image
@@ -56,61 +57,62 @@ def weight_errors() -> tuple[type[BaseException], ...]:
 # --- weights -----------------------------------------------------------------------------
 
 
-def _pickles(handsegnet_pickle, posenet_pickle) -> tuple | None:
-    """Both released pickles, or None for neither; ValueError for only one."""
-    if not handsegnet_pickle and not posenet_pickle:
-        return None
-    if not (handsegnet_pickle and posenet_pickle):
-        raise ValueError("handsegnet_pickle and posenet_pickle go together; give both")
-    return handsegnet_pickle, posenet_pickle
+def check_source(
+    weights=None, handsegnet_pickle=None, posenet_pickle=None, backend="auto", mode="fp32",
+    input_size=DEFAULT_INPUT_SIZE,
+) -> runtime.loader.Checked:  # fmt: skip
+    """``hand3d_tf.runtime.check`` of the pickles, or of the weights folder (default: the
+    bundled ``weights/default``): builds no network; ``load_pipeline(checked=...)`` then
+    loads from it without reading a file of its metadata again."""
+    if _given_pickles(handsegnet_pickle, posenet_pickle):
+        weights = None
+    else:
+        weights = weights or pipeline.DEFAULT_WEIGHTS_DIR
+    return runtime.check(weights, backend, mode, input_size, handsegnet_pickle, posenet_pickle)
 
 
 def check_weights(
     weights=None, handsegnet_pickle=None, posenet_pickle=None, backend="auto", mode="fp32",
-    input_size=pipeline.DEFAULT_INPUT_SIZE,
+    input_size=DEFAULT_INPUT_SIZE,
 ) -> str:  # fmt: skip
     """Without building a network: the pickles exist, or the weights folder (default: the
     bundled ``weights/default``) holds what the backend needs, with sound metadata.
 
     Returns the backend that will run ("tflite" or "keras"; ``pipeline.resolve_backend``
-    for "auto").
+    for "auto"). ``check_source`` returns the whole check.
     """
-    pickles = _pickles(handsegnet_pickle, posenet_pickle)
-    if pickles is not None:
-        if backend == "tflite":
-            raise ValueError("the TFLite backend reads a weights folder, not the released pickles")
-        for path in pickles:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"weight pickle not found: {path}")
-        return "keras"
-    weights = weights or pipeline.DEFAULT_WEIGHTS_DIR
-    chosen = pipeline.resolve_backend(weights, backend, mode, input_size)
-    if chosen == "tflite":
-        from hand3d_tf.lite import backend as lite_backend
+    return check_source(weights, handsegnet_pickle, posenet_pickle, backend, mode,
+                        input_size).backend  # fmt: skip
 
-        lite_backend.check_dir(weights, mode)
-    else:
-        pipeline.check_weights_dir(weights)
-    return chosen
+
+def _given_pickles(handsegnet_pickle, posenet_pickle) -> bool:
+    return bool(handsegnet_pickle or posenet_pickle)
 
 
 def load_pipeline(
     weights=None, handsegnet_pickle=None, posenet_pickle=None,
-    input_size=pipeline.DEFAULT_INPUT_SIZE, backend="auto", mode="fp32",
+    input_size=DEFAULT_INPUT_SIZE, backend="auto", mode="fp32", checked=None,
 ) -> pipeline.ColorHandPose3D:  # fmt: skip
     """ColorHandPose3D from the released pickles (both; Keras) or a weights folder
     (default: the bundled ``weights/default``) with ``backend`` "tflite" (``<net>_<mode>
     .tflite``, no TensorFlow), "keras" (``<net>.npz``, imports TensorFlow) or "auto"
-    (``pipeline.resolve_backend``). ``pipe.source["backend"]`` names the one chosen."""
-    pickles = _pickles(handsegnet_pickle, posenet_pickle)
-    if pickles is not None:
+    (``pipeline.resolve_backend``). ``pipe.source["backend"]`` names the one chosen.
+
+    A thin wrapper: with ``checked`` (``check_source``'s result; the other arguments are
+    then ignored) it is ``hand3d_tf.runtime.load(checked)``; without, the pickles go to
+    ``ColorHandPose3D.from_original_weights`` and a folder to ``ColorHandPose3D.from_dir``,
+    both of which are that same loader.
+    """
+    cls = pipeline.ColorHandPose3D
+    if checked is not None:
+        return cls.from_loaded(runtime.load(checked))
+    if _given_pickles(handsegnet_pickle, posenet_pickle):
+        if not (handsegnet_pickle and posenet_pickle):
+            raise ValueError("handsegnet_pickle and posenet_pickle go together; give both")
         if backend == "tflite":
             raise ValueError("the TFLite backend reads a weights folder, not the released pickles")
-        return pipeline.ColorHandPose3D.from_original_weights(*pickles, input_size=input_size)
-    weights = weights or pipeline.DEFAULT_WEIGHTS_DIR
-    if pipeline.resolve_backend(weights, backend, mode, input_size) == "tflite":
-        return pipeline.ColorHandPose3D.from_tflite_dir(weights, mode, input_size)
-    return pipeline.ColorHandPose3D.from_weights_dir(weights, input_size=input_size)
+        return cls.from_original_weights(handsegnet_pickle, posenet_pickle, input_size)
+    return cls.from_dir(weights or pipeline.DEFAULT_WEIGHTS_DIR, input_size, backend, mode)
 
 
 # --- inputs ------------------------------------------------------------------------------

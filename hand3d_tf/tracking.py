@@ -18,9 +18,10 @@ HandSegNet runs anyway. The One-Euro filter (Casiez et al. 2012) then smooths th
 keypoints; it restarts whenever a new track starts. With tracking and smoothing disabled
 the tracker returns ``pipe.predict``'s results unchanged (the faithful per-frame mode).
 
-``pipe`` is a ``ColorHandPose3D`` on either backend (Keras or TFLite), or anything with its
-``predict`` and ``predict_at``; ``LitePipelineAdapter`` wraps the timed benchmark pipeline
-(hand3d_tf/lite/pipeline.py) the same way.
+``pipe`` is a ``ColorHandPose3D`` on any backend (Keras, TFLite, ONNX; with a
+``runtime.stages.StageTimer`` its ``timer.times`` holds the last frame's stage times, the
+``handsegnet`` time 0 on a tracked frame), or anything with its ``predict`` and
+``predict_at``.
 """
 
 from __future__ import annotations
@@ -324,41 +325,3 @@ class HandTracker:
         self.reset()
         rate = self.fps if fps is None else float(fps)
         return [self.step(f, hand_side, i / rate) for i, f in enumerate(frames)]
-
-
-class LitePipelineAdapter:
-    """``predict`` / ``predict_at`` over a timed ``lite.pipeline.TflitePipeline`` (the
-    benchmark's), so the tracker runs on it; ``times`` holds the last frame's stage times
-    (ms; ``handsegnet`` is 0 on a tracked frame). Frames must be the models' size."""
-
-    def __init__(self, lite_pipeline):
-        self.lite = lite_pipeline
-        self.input_size = lite_pipeline.input_size
-        self.times: dict = {}
-
-    def _run(self, image, hand_side, center_rowcol=None, scale=None):
-        from hand3d_tf import keypoints as kp
-        from hand3d_tf.pipeline import HandPoseResult
-
-        side = kp.hand_side_one_hot(hand_side) if isinstance(hand_side, str) else hand_side
-        out, self.times = self.lite.process(np.asarray(image), side, center_rowcol, scale)
-        hw = out["hand_mask"].shape
-        return HandPoseResult(
-            hand_scoremap=np.broadcast_to(np.float32(0), (1, *hw, 2)),  # not kept by process
-            hand_mask=out["hand_mask"][None],
-            hand_found=np.array([out["hand_found"]]),
-            center_xy=np.asarray(out["center_rowcol"], np.float64)[None, ::-1],
-            scale=np.array([out["scale"]], np.float64),
-            crop=np.zeros((1, 0, 0, 3), np.float32),  # not kept by process
-            keypoint_scoremaps=out["scoremap"][None],
-            keypoints_uv=np.asarray(out["keypoints_uv"], np.float64)[None],
-            keypoint_scores=np.asarray(out["keypoint_scores"])[None],
-            keypoints_xyz=np.asarray(out["xyz"])[None],
-        )
-
-    def predict(self, image, hand_side="left"):
-        return self._run(image, hand_side)
-
-    def predict_at(self, image, center_xy, scale, hand_side="left"):
-        center_rowcol = np.asarray(center_xy, np.float64).reshape(2)[::-1]
-        return self._run(image, hand_side, center_rowcol, float(np.asarray(scale).reshape(-1)[0]))

@@ -325,8 +325,13 @@ def read_manifest(path: str | os.PathLike, net: str | None = None) -> dict:
     return meta
 
 
-def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+def load_weights(
+    path: str | os.PathLike, manifest: dict | None = None
+) -> tuple[dict[str, np.ndarray], dict]:
     """Read a file pair written by :func:`save_weights` (no pickle involved).
+
+    manifest: the pair's :func:`read_manifest`, when the caller checked it already (the
+    json is then not read, nor the npz hashed, a second time).
 
     Returns:
       ({key: float32 array}, the config dict given to save_weights).
@@ -336,7 +341,7 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
       WeightsFileError (a ValueError): see :func:`read_manifest`; also an npz that cannot
         be read or whose tensor count differs from the json's.
     """
-    meta = read_manifest(path)
+    meta = read_manifest(path) if manifest is None else manifest
     npz_path, _ = _paths(path)
     try:
         with np.load(npz_path, allow_pickle=False) as f:

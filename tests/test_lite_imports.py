@@ -25,9 +25,19 @@ def _imported_modules(path: pathlib.Path) -> set[str]:
 
 
 def test_every_lite_module_imports_no_tensorflow():
-    assert {"sidecar", "runner", "nets", "evalset", "accuracy", "pipeline"} <= set(LITE_MODULES)
+    assert {"sidecar", "runner", "nets", "evalset", "backend", "ort"} <= set(LITE_MODULES)
     modules = ", ".join(f"hand3d_tf.lite.{m}" for m in LITE_MODULES)
     assert tensorflow_after(f"import hand3d_tf.lite, {modules}") == []
+
+
+def test_the_runtime_and_the_tflite_accuracy_import_no_tensorflow():
+    """What moved out of lite/ (issue 29) stays TensorFlow-free: the inference runtime and
+    the TFLite accuracy protocols (hand3d_tf.evaluation.tflite_accuracy)."""
+    runtime = sorted(p.stem for p in (PACKAGE / "runtime").glob("*.py") if p.stem != "__init__")
+    assert {"stages", "backends", "loader"} <= set(runtime)
+    modules = ", ".join(f"hand3d_tf.runtime.{m}" for m in runtime)
+    statements = f"import hand3d_tf.runtime, {modules}, hand3d_tf.evaluation.tflite_accuracy"
+    assert tensorflow_after(statements) == []
 
 
 def test_nothing_in_the_package_imports_benchmarks():
@@ -43,8 +53,8 @@ def test_nothing_in_the_package_imports_benchmarks():
 def test_lite_imports_only_the_tensorflow_free_core():
     """Within hand3d_tf, lite/ may import only modules that are TensorFlow-free by design."""
     allowed = ("hand3d_tf.lite", "hand3d_tf.constants", "hand3d_tf.files", "hand3d_tf.glue",
-               "hand3d_tf.keypoints", "hand3d_tf.geometry", "hand3d_tf.evaluation.metrics",
-               "hand3d_tf.atomic", "hand3d_tf.quiet")  # fmt: skip
+               "hand3d_tf.keypoints", "hand3d_tf.geometry", "hand3d_tf.atomic",
+               "hand3d_tf.quiet")  # fmt: skip
     imported = {
         name for path in (PACKAGE / "lite").glob("*.py") for name in _imported_modules(path)
     }

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from hand3d_tf.lite import accuracy as acc
+from hand3d_tf.evaluation import tflite_accuracy as acc
 from hand3d_tf.lite import evalset, nets, runner
 from hand3d_tf.lite import sidecar as sc
 from tests.lite_models import save_eval

@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from hand3d_tf.benchmark.bench import timed_pipeline
 from hand3d_tf.lite import nets, ort, runner
-from hand3d_tf.lite import pipeline as lite_pipeline
+from hand3d_tf.runtime import stages
 
 onnxruntime = pytest.importorskip("onnxruntime")
 DEFAULT = pathlib.Path(__file__).resolve().parents[1] / "weights" / "default"
@@ -143,7 +144,7 @@ def _pipeline(folder, delegate):
         nets.NetModel(entries[n], nets.load_model(entries[n].path, rt, 2, delegate))
         for n in NET_ORDER
     ]
-    return lite_pipeline.TflitePipeline(*loaded)
+    return timed_pipeline(*loaded)
 
 
 def test_onnx_pipeline_equals_the_tflite_fp32_pipeline(default_onnx_dir):
@@ -179,15 +180,15 @@ def _assert_pipelines_agree(onnx_pipe, tflite_pipe):
     frames = [example, *rng.integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)]
     for i, frame in enumerate(frames):
         for side in (np.float32([1, 0]), np.float32([0, 1])):
-            got, times = onnx_pipe.process(frame, side)
-            want, _ = tflite_pipe.process(frame, side)
-            assert set(times) == set(lite_pipeline.STAGES) | {"total"}
-            assert got["hand_found"] == want["hand_found"]
-            np.testing.assert_array_equal(got["hand_mask"], want["hand_mask"])
+            got, times = onnx_pipe.predict(frame, side), onnx_pipe.timer.times
+            want = tflite_pipe.predict(frame, side)
+            assert set(times) == set(stages.STAGES) | {"total"}
+            assert got.hand_found[0] == want.hand_found[0]
+            np.testing.assert_array_equal(got.hand_mask, want.hand_mask)
             # keypoints within 0.5 px, xyz within 1e-4 relative (the bounds)
-            assert np.abs(got["keypoints_uv"] - want["keypoints_uv"]).max() <= 0.5, i
-            scale = np.abs(want["xyz"]).max()
-            assert np.abs(got["xyz"] - want["xyz"]).max() <= 1e-4 * scale, i
+            assert np.abs(got.keypoints_uv - want.keypoints_uv).max() <= 0.5, i
+            scale = np.abs(want.keypoints_xyz).max()
+            assert np.abs(got.keypoints_xyz - want.keypoints_xyz).max() <= 1e-4 * scale, i
 
 
 def test_harness_runs_the_onnx_models_and_pipeline(default_onnx_dir, tmp_path, capsys):

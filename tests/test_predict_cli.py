@@ -392,3 +392,68 @@ def test_predict_cli_show_user_error_in_a_subprocess(weights_dir, tmp_path):
     (line,) = bad.stderr.strip().splitlines()
     assert line.startswith("hand3d-predict: error: --show needs ")
     assert not (tmp_path / "out").exists()
+
+
+# --- one load: each sidecar read once, each file hashed once (issue 29) ---------------------
+
+
+@pytest.mark.parametrize("backend", ["auto", "keras"])
+def test_one_predict_run_reads_each_sidecar_once_and_hashes_each_file_once(
+    backend, tmp_path, monkeypatch
+):
+    """hand3d-predict in-process on the bundled weights/default and a tiny image: the cheap
+    checks and the load share one check (hand3d_tf.runtime.loader), so every JSON of the
+    weights folder is read at most once and every file hashed at most once."""
+    import hashlib
+
+    from hand3d_tf import files, weights  # noqa: F401 (weights: loaded before the patch)
+    from hand3d_tf.cli import app
+    from hand3d_tf.cli import predict as cli_predict
+
+    folder = pipeline.DEFAULT_WEIGHTS_DIR.resolve()
+    reads, hashes = [], []
+    read_text = pathlib.Path.read_text
+
+    def counting_read_text(path, *args, **kwargs):
+        if path.resolve().parent == folder:
+            reads.append(path.name)
+        return read_text(path, *args, **kwargs)
+
+    def counting_sha256(path):
+        hashes.append(pathlib.Path(path).name)
+        digest = hashlib.sha256()
+        digest.update(pathlib.Path(path).read_bytes())
+        return digest.hexdigest()
+
+    monkeypatch.setattr(pathlib.Path, "read_text", counting_read_text)
+    for module in [m for name, m in sys.modules.items() if name.startswith("hand3d_tf")]:
+        bound = getattr(module, "sha256_file", None)  # by name: a reloaded files module's too
+        if getattr(bound, "__module__", None) == files.__name__:
+            monkeypatch.setattr(module, "sha256_file", counting_sha256)
+    image = tmp_path / "tiny.png"
+    cv2.imwrite(str(image), np.full((48, 64, 3), 128, np.uint8))
+    argv = ["hand3d-predict", f"--image={image}", f"--output_dir={tmp_path / 'out'}",
+            f"--backend={backend}"]  # fmt: skip
+    try:
+        with pytest.raises(SystemExit) as done:
+            app.run(cli_predict.__name__, cli_predict.main, cli_predict.define_flags,
+                    needs_tensorflow=False, argv=argv)  # fmt: skip
+    finally:
+        from absl import flags
+
+        if flags.FLAGS.is_parsed():
+            flags.FLAGS.unparse_flags()
+    assert done.value.code in (0, None)
+    record = json.loads((tmp_path / "out" / "tiny.json").read_text())
+    chosen = "tflite" if backend == "auto" else "keras"
+    assert record["weights"]["backend"] == chosen
+    suffix = ("_fp32.json",) if chosen == "tflite" else tuple(f"{n}.json" for n in NETS)
+    sidecars = sorted(r for r in reads if r.endswith(suffix))
+    assert len(sidecars) == 3 and len(set(reads)) == len(reads), reads
+    assert hashes and len(set(hashes)) == len(hashes), hashes
+    hashed = {"tflite": {f"{n}_fp32.tflite" for n in NETS} | {f"{n}.npz" for n in NETS},
+              "keras": {f"{n}.npz" for n in NETS}}[chosen]  # fmt: skip
+    assert set(hashes) == hashed
+
+
+NETS = ("handsegnet", "posenet", "lifting")

@@ -1,5 +1,5 @@
 """Tracking between frames (hand3d_tf/tracking.py, docs/tracking.md) and the pipelines' entry
-point that crops at a given box (ColorHandPose3D.predict_at, TflitePipeline.process).
+point that crops at a given box (ColorHandPose3D.predict_at, on every backend).
 
 The tracker's decisions are tested on a scripted fake pipeline (fast, exact); the entry
 points and the tracker's agreement with per-frame mode on the bundled default model's
@@ -216,30 +216,29 @@ def test_tracked_keypoints_follow_a_slowly_moving_hand_like_per_frame(default_tf
         assert np.median(distance) <= 16 / ref.scale[0]
 
 
-def test_lite_adapter_runs_the_tracker_on_the_timed_pipeline(default_tflite, rendered):
+def test_the_tracker_runs_on_the_timed_benchmark_pipeline(default_tflite, rendered):
+    """No adapter: the harness's timed pipeline is a ColorHandPose3D with a stage timer."""
+    from hand3d_tf.benchmark.bench import timed_pipeline
     from hand3d_tf.constants import NETS
     from hand3d_tf.lite import nets
-    from hand3d_tf.lite import pipeline as lite_pipeline
     from hand3d_tf.pipeline import DEFAULT_WEIGHTS_DIR
 
     runtime = nets.load_runtime("xnnpack")
     found = {e.net: e for e in nets.discover([str(DEFAULT_WEIGHTS_DIR)], ".tflite")
              if e.mode == "fp32"}  # fmt: skip
     loaded = [nets.NetModel(found[n], nets.load_model(found[n].path, runtime, 1)) for n in NETS]
-    adapter = tracking.LitePipelineAdapter(lite_pipeline.TflitePipeline(*loaded))
+    timed = timed_pipeline(*loaded)
     image = cv2.resize(rendered[0]["color"], (320, 240))
     side = rendered[1]
     want = default_tflite.predict(image, side)
-    got = adapter.predict(image, side)
+    got = timed.predict(image, side)
     np.testing.assert_allclose(got.keypoints_uv, want.keypoints_uv, atol=1e-6)
-    assert adapter.times["handsegnet"] > 0
-    at = adapter.predict_at(image, want.center_xy[0], want.scale[0], side)
+    assert timed.timer.times["handsegnet"] > 0
+    at = timed.predict_at(image, want.center_xy[0], want.scale[0], side)
     np.testing.assert_allclose(at.keypoints_uv, want.keypoints_uv, atol=1e-6)
-    assert adapter.times["handsegnet"] == 0 and not at.hand_mask.any()
-    outs = HandTracker(adapter, TrackingConfig()).run([image, image], side)
+    assert timed.timer.times["handsegnet"] == 0 and not at.hand_mask.any()
+    outs = HandTracker(timed, TrackingConfig()).run([image, image], side)
     assert [o.tracked for o in outs] == [False, True]
-    with pytest.raises(ValueError, match="center_rowcol and scale go together"):
-        adapter.lite.process(image, np.float32([1, 0]), center_rowcol=[1, 2])
 
 
 def test_rendered_sequence_redetects_when_the_hand_leaves_and_returns(default_tflite):

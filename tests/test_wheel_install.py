@@ -198,7 +198,7 @@ def test_runtime_install_has_no_tensorflow_and_its_commands(runtime_env, tmp_pat
         "import importlib.util as u; "
         "print([m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization', "
         "'scipy') if u.find_spec(m)]); "
-        "import hand3d_tf.lite.pipeline, hand3d_tf.benchmark.harness, hand3d_tf.predict, sys; "
+        "import hand3d_tf.runtime.stages, hand3d_tf.benchmark.harness, hand3d_tf.predict, sys; "
         "print(sorted(m for m in sys.modules if m.startswith(('tensorflow', 'tf_keras'))))"
     )
     out = _run([str(runtime_env / "python"), "-c", code], cwd=tmp_path).splitlines()

@@ -19,11 +19,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from hand3d_tf.benchmark import latency, report
-from hand3d_tf.lite import accuracy as acc
-from hand3d_tf.lite import nets
+from hand3d_tf.evaluation import tflite_accuracy as acc
+from hand3d_tf.lite import nets, ort
 from hand3d_tf.lite.evalset import EvalSet
-from hand3d_tf.lite.pipeline import GLUE_STAGES, STAGES, TflitePipeline, pipeline_accuracy
 from hand3d_tf.lite.sidecar import REFERENCE_MODE
+from hand3d_tf.pipeline import ColorHandPose3D
+from hand3d_tf.runtime.backends import ModelFileBackend
+from hand3d_tf.runtime.stages import GLUE_STAGES, STAGES, StageTimer
 
 
 @dataclasses.dataclass
@@ -182,6 +184,17 @@ def _pipeline_sets(entries) -> dict:
     return {m: v for m, v in by_mode.items() if len(v) == 3}
 
 
+def timed_pipeline(handsegnet, posenet, lifting, backend: str = "tflite") -> ColorHandPose3D:
+    """ColorHandPose3D on three loaded ``nets.NetModel`` (batch 1) with a ``StageTimer``:
+    the one stage sequence (hand3d_tf/runtime/stages.py), timed per stage in
+    ``pipe.timer.times`` after each call. Frames of another size than the models' are
+    resized (the harness feeds the models' size)."""
+    nets_ = ModelFileBackend(handsegnet, posenet, lifting, backend)
+    source = {"backend": backend, "files": {n: str(m.entry.path) for n, m in nets_.models.items()}}
+    return ColorHandPose3D(input_size=nets_.input_size, source=source, backend=nets_,
+                           timer=StageTimer())  # fmt: skip
+
+
 def benchmark_pipeline(mode, trio, rt, threads, cfg, progress, first_pass) -> dict:
     """End-to-end latency per stage (and on the first thread count, pipeline accuracy)."""
     row = {
@@ -202,7 +215,8 @@ def benchmark_pipeline(mode, trio, rt, threads, cfg, progress, first_pass) -> di
     data = cfg.eval_set
     try:
         loaded = {n: _load(e, rt, threads, cfg)[1] for n, e in trio.items()}
-        pipe = TflitePipeline(loaded["handsegnet"], loaded["posenet"], loaded["lifting"])
+        pipe = timed_pipeline(loaded["handsegnet"], loaded["posenet"], loaded["lifting"],
+                              "onnx" if ort.is_ort(cfg.delegate) else "tflite")  # fmt: skip
         if data is not None:
             data.check_input_size(pipe.input_size, trio["handsegnet"].path)
             frames, sides, row["frame_source"] = data["images"], data["hand_side"], "eval_set"
@@ -214,9 +228,9 @@ def benchmark_pipeline(mode, trio, rt, threads, cfg, progress, first_pass) -> di
         runs = cfg.pipeline_runs or cfg.runs
         times = []
         for i in range(cfg.warmup + runs):
-            _, t = pipe.process(frames[i % len(frames)], sides[i % len(frames)])
+            pipe.predict(frames[i % len(frames)], sides[i % len(frames)])
             if i >= cfg.warmup:
-                times.append(t)
+                times.append(dict(pipe.timer.times))
             progress.tick()
         total = latency.latency_stats([t["total"] for t in times])
         stages = {s: latency.latency_stats([t[s] for t in times]) for s in STAGES}
@@ -228,10 +242,8 @@ def benchmark_pipeline(mode, trio, rt, threads, cfg, progress, first_pass) -> di
         if first_pass and data is not None:
             progress.describe(f"accuracy pipeline {mode}")
             sub = data.subset(cfg.num_eval)
-            results = [
-                pipe.process(sub["images"][i], sub["hand_side"][i])[0] for i in range(len(sub))
-            ]
-            row["accuracy"] = pipeline_accuracy(results, sub)
+            results = [pipe.predict(sub["images"][i], sub["hand_side"][i]) for i in range(len(sub))]
+            row["accuracy"] = acc.pipeline_accuracy(results, sub)
         row["status"] = "ok"
     except Exception as e:  # noqa: BLE001 - recorded, the other pipelines go on
         row["error"] = _error(e)

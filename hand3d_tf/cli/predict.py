@@ -126,19 +126,22 @@ class PredictConfig:
 
 def check(config: PredictConfig):
     """The cheap checks, each naming its flag or file: no network is built. Returns the
-    output folder and the backend that will run ("tflite" or "keras")."""
+    output folder and the check of the weights (``predict.check_source``: its ``backend``
+    is the one that will run, "tflite" or "keras"; the load reuses it)."""
     from hand3d_tf import predict
 
     if config.pickles:
         check_input_file(config.handsegnet_pickle, "--handsegnet_pickle")
         check_input_file(config.posenet_pickle, "--posenet_pickle")
-        backend = "keras"
+        with user_errors(ValueError, FileNotFoundError):
+            checked = predict.check_source(None, config.handsegnet_pickle, config.posenet_pickle,
+                                           "keras", input_size=config.input_size)  # fmt: skip
     else:
         prefix = f"--backend={config.backend} --weights: "
         with user_errors(*predict.weight_errors(), prefix=prefix):
-            backend = predict.check_weights(config.weights, backend=config.backend,
-                                            mode=config.tflite_mode,
-                                            input_size=config.input_size)  # fmt: skip
+            checked = predict.check_source(config.weights, backend=config.backend,
+                                           mode=config.tflite_mode,
+                                           input_size=config.input_size)  # fmt: skip
     with user_errors(ValueError, FileNotFoundError):
         if config.image:
             predict.check_image(config.image)
@@ -146,14 +149,15 @@ def check(config: PredictConfig):
             predict.check_video(config.video)
         if config.show:
             predict.check_display()
-    return check_output_dir(config.output_dir), backend
+    return check_output_dir(config.output_dir), checked
 
 
 def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {argv[1:]}")
     config = PredictConfig.from_flags()
-    out_dir, backend = check(config)
+    out_dir, checked = check(config)
+    backend = checked.backend
     if backend == "keras":
         app.quiet_tensorflow()  # only now: the user errors above cost no TensorFlow start
     from hand3d_tf import predict
@@ -161,9 +165,7 @@ def main(argv):
     # A missing TFLite runtime is the user's install: one line naming the wheels to get.
     runtime_missing = (ImportError,) if backend == "tflite" else ()
     with user_errors(*predict.weight_errors(), *runtime_missing):
-        pipe = predict.load_pipeline(config.weights, config.handsegnet_pickle,
-                                     config.posenet_pickle, config.input_size, backend,
-                                     config.tflite_mode)  # fmt: skip
+        pipe = predict.load_pipeline(checked=checked)
     with user_errors(OSError, prefix="--output_dir: "):
         out_dir.mkdir(parents=True, exist_ok=True)
     if config.image:

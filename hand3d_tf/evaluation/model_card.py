@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.constants import NETS
+from hand3d_tf.constants import DEFAULT_INPUT_SIZE, NETS
 from hand3d_tf.evaluation import baselines, predictors, sources
 from hand3d_tf.evaluation import lifting_diagnosis as ld
 from hand3d_tf.evaluation import metrics as ev
@@ -38,7 +38,7 @@ from hand3d_tf.files import sha256_file
 # The held-out and training data are RHD-layout folders (RHD or hand3d-make-synthetic).
 READER = "synthetic"
 PROTOCOL_ORDER = (pr.SEGMENTATION, pr.POSE2D_GT_CROP, pr.POSE2D_FULL, pr.LIFTING3D, pr.FULL3D)
-TIMING_FRAME_HW = (240, 320)  # the released demo's input size (docs/original.md §5)
+TIMING_FRAME_HW = DEFAULT_INPUT_SIZE  # the released demo's input size (docs/original.md §5)
 SECTIONS = ("results", "files")  # the card's rewritten sections
 # (measure, protocol, field, target): targets of the project's model card (docs/evaluation.md);
 # the full-pipeline 2D target is the paper's HandSegNet + PoseNet RHD number (0.663).
@@ -189,7 +189,7 @@ def time_pipeline(pipe, frame: np.ndarray, runs: int) -> dict:
     from hand3d_tf.pipeline import ColorHandPose3D
 
     frame = cv2.resize(frame, TIMING_FRAME_HW[::-1], interpolation=cv2.INTER_LINEAR)
-    timed = ColorHandPose3D(pipe.handsegnet, pipe.posenet, pipe.lifting, TIMING_FRAME_HW)
+    timed = ColorHandPose3D(input_size=TIMING_FRAME_HW, backend=pipe.backend)
     timed.predict(frame)
     times = []
     for _ in range(max(1, int(runs))):
@@ -254,7 +254,7 @@ def write_expected_example(pipe, image_path, weights_dir) -> pathlib.Path:
     from hand3d_tf.predict import read_image
 
     image_path = pathlib.Path(image_path)
-    full = ColorHandPose3D(pipe.handsegnet, pipe.posenet, pipe.lifting)
+    full = ColorHandPose3D(backend=pipe.backend)
     record = full.predict(read_image(image_path), hand_side="left").record(0)
     keys = ("hand_found", "center_xy", "scale", "keypoints_uv", "keypoints_xyz", "keypoint_scores")
     expected = {k: record[k] for k in keys}

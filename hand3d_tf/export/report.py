@@ -6,7 +6,7 @@ model with the LiteRT interpreter (the TF-free runtime ``hand3d_tf.lite``) on ``
 
 - size; max / mean absolute deviation of the main output from Keras (logits, last-stage
   score maps, xyz);
-- the task metric (hand3d_tf/lite/accuracy.py protocols): HandSegNet mask IoU, PoseNet 2-D
+- the task metric (hand3d_tf/evaluation/tflite_accuracy.py protocols): HandSegNet mask IoU, PoseNet 2-D
   AUC (0-30 px) on ground-truth crops, lifting 3-D AUC over 20-50 mm (and 0-50 mm);
 - agreement with the fp32 export: keypoint-argmax agreement (PoseNet), mask-pixel
   agreement (HandSegNet), and the target of the mode (``TARGETS``), met or missed by how much.
@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.lite import accuracy as acc
+from hand3d_tf.evaluation import tflite_accuracy as acc
 from hand3d_tf.lite import nets, runner
 from hand3d_tf.lite import sidecar as sc
 from hand3d_tf.lite.evalset import load_eval_set

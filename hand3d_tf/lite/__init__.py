@@ -8,13 +8,12 @@
                 providers (``ort_cpu|ort_cuda|ort_tensorrt``); onnxruntime imported lazily
 ``nets``        find exported models (.tflite, or .onnx for ort_*) and run them by role
 ``evalset``     read and check ``eval.npz`` (``hand3d-make-eval-set``)
-``accuracy``    per-net accuracy on the eval set (docs/original.md §7), agreement with fp32
-``pipeline``    HandSegNet -> glue -> PoseNet -> glue -> lifting on TFLite or ONNX models
+``backend``     the checks of a TFLite weights folder (``<net>_<mode>.tflite`` + sidecars)
 ==============  ===========================================================================
 
-Every module imports only NumPy, OpenCV, the standard library and the TensorFlow-free
-parts of hand3d_tf (constants, files, glue, keypoints, evaluation.metrics), so it runs where
-only a TFLite runtime is installed. ``benchmarks/`` (the command-line tools) and
-``hand3d_tf.export.report`` build on it; nothing here imports them. Importing this package
-imports none of its modules.
+Every module imports only NumPy, the standard library and hand3d_tf's constants and files,
+so it runs where only a TFLite runtime is installed. The stage sequence that runs these
+models is ``hand3d_tf.runtime``, their accuracy ``hand3d_tf.evaluation.tflite_accuracy``;
+``benchmarks/``, ``hand3d_tf.benchmark`` and ``hand3d_tf.export.report`` build on it;
+nothing here imports them. Importing this package imports none of its modules.
 """

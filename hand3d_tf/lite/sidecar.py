@@ -322,8 +322,10 @@ def _onnx_keys(raw: dict, path: pathlib.Path) -> int:
     return opset
 
 
-def verify_file(sidecar: Sidecar, model_path: pathlib.Path) -> None:
-    """Check that ``model_path`` is the file the sidecar was written for (name, size, SHA-256)."""
+def verify_file(sidecar: Sidecar, model_path: pathlib.Path, sha256=sha256_file) -> None:
+    """Check that ``model_path`` is the file the sidecar was written for (name, size, SHA-256).
+
+    sha256: the hash function (a caller that hashes each file once passes its memo)."""
     model_path = pathlib.Path(model_path)
     if sidecar.model_file != model_path.name:
         raise SidecarError(
@@ -335,7 +337,7 @@ def verify_file(sidecar: Sidecar, model_path: pathlib.Path) -> None:
         raise SidecarError(
             f"{sidecar.path}: model_bytes {sidecar.model_bytes} != {size} bytes of {model_path}"
         )
-    digest = sha256_file(model_path)
+    digest = sha256(model_path)
     if digest != sidecar.model_sha256:
         raise SidecarError(
             f"{sidecar.path}: model_sha256 {sidecar.model_sha256[:12]}... does not match "

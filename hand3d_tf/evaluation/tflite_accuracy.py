@@ -168,3 +168,18 @@ def agreement(
         result["keypoint_diff_mm_mean"] = float(mm.mean())
         result["keypoint_diff_mm_max"] = float(mm.max())
     return result
+
+
+def pipeline_accuracy(results: list, data) -> dict:
+    """Mask IoU of the kept blob, 2-D EPE/AUC in the frame, 3-D EPE/AUC (mm) of N results
+    (``HandPoseResult``s of one frame each, on the first N eval samples)."""
+    n = len(results)
+    mask = np.stack([r.hand_mask[0] for r in results])
+    uv = np.stack([r.keypoints_uv[0] for r in results])
+    xyz = np.stack([r.keypoints_xyz[0] for r in results]) * data["keypoint_scale"][:n, None, None]
+    return {
+        "blob": mask_iou(mask, data["gt_mask"][:n]) if has_masks(data) else None,
+        "hand_found_rate": float(np.mean([r.hand_found[0] for r in results])),
+        "2d": eval_2d(data["gt_uv"][:n], data["gt_vis"][:n], uv),
+        "3d": eval_3d(data["gt_xyz"][:n], xyz),
+    }
