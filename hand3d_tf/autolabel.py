@@ -43,12 +43,12 @@ import numpy as np
 from hand3d_tf import images
 from hand3d_tf import teacher as tc
 from hand3d_tf.atomic import atomic_write
+from hand3d_tf.constants import CLASS_ARM, CLASS_LEFT, CLASS_RIGHT  # noqa: F401 (re-exported)
 from hand3d_tf.data import manifest
+from hand3d_tf.images import IMAGE_SUFFIXES  # noqa: F401 (re-exported)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 MASK_MODES = ("auto", "key", "grabcut", "none")
-CLASS_ARM, CLASS_LEFT, CLASS_RIGHT = 1, 2, 18
 GENERATOR = "hand3d-autolabel"
 GENERATOR_VERSION = 1
 # RHD indices used for the forearm cut: wrist and middle-finger base.
@@ -108,11 +108,7 @@ def list_inputs(path) -> list[pathlib.Path]:
     return files
 
 
-def read_image(path) -> np.ndarray | None:
-    """An image file as RGB uint8, or None when it does not decode; ImageTooLargeError
-    (hand3d_tf.images) when its header declares more pixels than the limit."""
-    images.check_image_file(path)
-    return images.decode_image(np.fromfile(str(path), dtype=np.uint8), f"image {str(path)!r}")
+read_image = images.decode_file  # an image file as RGB uint8, or None when it does not decode
 
 
 def frames(files: list[pathlib.Path], video_every: int):

@@ -23,6 +23,10 @@ SPLITS = ("training", "evaluation")
 # the weights folder holds the TFLite exports, else keras.
 BACKENDS = ("auto", "tflite", "keras")
 
+# Classes of an RHD-layout mask PNG that photographs and composites write (docs/autolabel.md):
+# arm, left hand, right hand (RHD's own mask has 2..17 left, 18..33 right).
+CLASS_ARM, CLASS_LEFT, CLASS_RIGHT = 1, 2, 18
+
 # PoseNet's input crop, pixels (docs/original.md §2).
 CROP_SIZE = 256
 

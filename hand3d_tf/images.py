@@ -31,6 +31,9 @@ _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 ENV_VAR = "HAND3D_MAX_IMAGE_PIXELS"
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")  # files read as images
+
+
 def _from_environment() -> int:
     value = os.environ.get(ENV_VAR, "")
     return int(value) if value.isdigit() and int(value) >= 1 else DEFAULT_MAX_PIXELS
@@ -175,6 +178,13 @@ def decode_image(data, what: str, color: bool = True) -> np.ndarray | None:
     if color:
         return np.ascontiguousarray(image[..., ::-1])  # OpenCV decodes BGR
     return image
+
+
+def decode_file(path) -> np.ndarray | None:
+    """An image file as RGB uint8, or None when it does not decode; ImageTooLargeError
+    when its header declares more pixels than :func:`max_pixels`."""
+    check_image_file(path)
+    return decode_image(np.fromfile(str(path), dtype=np.uint8), f"image {str(path)!r}")
 
 
 def read_image(path, color: bool = True) -> np.ndarray:

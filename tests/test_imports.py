@@ -108,6 +108,55 @@ def test_no_import_cycles_in_the_package():
     assert cycles(import_graph(package_modules())) == []
 
 
+def floor_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The module graph with each subpackage collapsed into one node (a "floor": hand3d_tf.lite,
+    hand3d_tf.evaluation, ...; a top-level module is a floor of its own)."""
+
+    def floor(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    floors: dict[str, set[str]] = {}
+    for name, targets in graph.items():
+        edges = floors.setdefault(floor(name), set())
+        edges.update(floor(t) for t in targets if floor(t) != floor(name))
+    for targets in list(floors.values()):
+        for target in targets:
+            floors.setdefault(target, set())
+    return floors
+
+
+def test_the_floor_checker_finds_a_loop_through_three_floors(tmp_path):
+    """Issue 29's loop, lite -> evaluation -> pipeline -> lite, has no cycle between modules
+    (lite.accuracy -> evaluation.metrics, evaluation.predictors -> pipeline -> lite.backend)
+    but one between floors."""
+    pkg = tmp_path / "pkg"
+    for folder in ("lite", "evaluation"):
+        (pkg / folder).mkdir(parents=True)
+        (pkg / folder / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "lite" / "accuracy.py").write_text("from pkg.evaluation import metrics\n")
+    (pkg / "lite" / "backend.py").write_text("import numpy\n")
+    (pkg / "evaluation" / "metrics.py").write_text("")
+    (pkg / "evaluation" / "predictors.py").write_text("def f():\n    from pkg import pipeline\n")
+    (pkg / "pipeline.py").write_text("from pkg.lite import backend\n")
+    graph = import_graph(package_modules(tmp_path, "pkg"))
+    assert cycles(graph) == []
+    assert cycles(floor_graph(graph)) == [["pkg.evaluation", "pkg.lite", "pkg.pipeline"]]
+
+
+def test_no_loops_between_floors():
+    """Data flows one way between floors too (docs/development.md): no subpackage or
+    top-level module reaches itself through another floor, lazily or not."""
+    assert cycles(floor_graph(import_graph(package_modules()))) == []
+
+
+def test_lite_holds_only_interpreters_and_the_sidecar_schema():
+    """hand3d_tf.lite sits below the inference runtime and the evaluation: it imports no
+    pipeline, runtime, evaluation or benchmark module."""
+    floors = floor_graph(import_graph(package_modules()))
+    assert floors["hand3d_tf.lite"] <= {"hand3d_tf.constants", "hand3d_tf.files"}
+
+
 def loaded_after(statements: str, packages: tuple[str, ...]) -> list[str]:
     """The modules of ``packages`` (top-level names) loaded after ``statements`` in a fresh
     Python; the statements' errors fail the calling test."""

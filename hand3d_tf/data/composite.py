@@ -37,8 +37,10 @@ import numpy as np
 
 from hand3d_tf import images
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.autolabel import CLASS_ARM, CLASS_LEFT, CLASS_RIGHT, IMAGE_SUFFIXES, read_image
+from hand3d_tf.constants import CLASS_ARM, CLASS_LEFT, CLASS_RIGHT
 from hand3d_tf.data import manifest
+from hand3d_tf.images import IMAGE_SUFFIXES
+from hand3d_tf.images import decode_file as read_image
 
 FRAME = 320
 GENERATOR = "hand3d-composite"
