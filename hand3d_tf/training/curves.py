@@ -170,6 +170,11 @@ def evaluate_run(
     return history
 
 
+def _run_label(run: str) -> str:
+    """A run's name in a legend: its folder and the one above ('runs9/posenet')."""
+    return "/".join(os.path.normpath(run).split(os.sep)[-2:])
+
+
 def _end_to_end(stages, values_of):
     """[(x, y)] of the stages of one net placed end to end (stage k from stage k-1's end)."""
     xs, ys, offset = [], [], 0
@@ -210,8 +215,10 @@ def plot(history: dict, runs: list, path: str) -> None:
                 steps = sorted(int(s) for s in entry["points"])
                 values = [entry["points"][str(s)] for s in steps]
                 ax.plot([offset + s for s in steps], values, marker="o", ms=3,
-                        label=os.path.basename(run.rstrip("/")))  # fmt: skip
+                        label=_run_label(run))  # fmt: skip
                 offset += steps[-1] if steps else 0
+                if len(stages) > 1:
+                    ax.axvline(offset, color="0.6", lw=0.8, ls="--")
             ax.set_title(f"{net}: {stages[0][1]['measure']} (held-out)", fontsize=9)
         else:
             splits = sorted({n for _, e in stages for n in e.get("real", {})})
@@ -223,6 +230,10 @@ def plot(history: dict, runs: list, path: str) -> None:
                     )  # fmt: skip
                     if xs:
                         ax.plot(xs, ys, marker="o", ms=3, label=f"{split} {measure}")
+            offset = 0
+            for _, entry in stages[:-1]:
+                offset += max((int(s) for s in entry["points"]), default=0)
+                ax.axvline(offset, color="0.6", lw=0.8, ls="--")
             ax.set_title(f"{net}: real photos, PCK@0.2 / IoU", fontsize=9)
         ax.set_xlabel("steps in this model's stages")
         ax.grid(alpha=0.3)
