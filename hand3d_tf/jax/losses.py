@@ -7,13 +7,16 @@ and ``num_visible`` split a global batch over replicas; here the batch is the wh
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import jax
 import jax.numpy as jnp
 
 from hand3d_tf.jax.layers import legacy_resize
 from hand3d_tf.keypoints import NUM_KEYPOINTS, PARENTS
 from hand3d_tf.spec.configs import LIFTING_VARIANTS
-from hand3d_tf.spec.targets import POSENET_VISIBLE_EPS
+from hand3d_tf.spec.targets import LIFTING_LOSS_TERMS, POSENET_VISIBLE_EPS
 
 __all__ = ["handsegnet_loss", "posenet_loss", "lifting_loss", "local_to_xyz"]
 
@@ -90,15 +93,8 @@ def lifting_loss(variant: str, outputs: dict, targets: dict) -> dict:
         diff = pred.astype(jnp.float32) - jnp.asarray(targets[key], jnp.float32)
         return jnp.mean(jnp.square(diff))
 
-    if variant == "proposed":
-        canonical = mse(outputs["xyz_canonical"], "xyz_canonical")
-        rotation = mse(outputs["rotation"], "rot_mat")
-        return {"loss": canonical + rotation, "canonical": canonical, "rotation": rotation}
-    if variant in ("direct", "bottleneck"):
-        xyz = mse(outputs["xyz"], "xyz_normed")
-        return {"loss": xyz, "xyz": xyz}
-    if variant == "local":
-        local = mse(outputs["local"], "xyz_local")
-        return {"loss": local, "local": local}
-    xyz = mse(local_to_xyz(outputs["local"]), "xyz_normed")
-    return {"loss": xyz, "xyz": xyz}
+    terms = {}
+    for name, output, target, through_xyz in LIFTING_LOSS_TERMS[variant]:
+        pred = local_to_xyz(outputs[output]) if through_xyz else outputs[output]
+        terms[name] = mse(pred, target)
+    return {"loss": functools.reduce(operator.add, terms.values()), **terms}

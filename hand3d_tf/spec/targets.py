@@ -23,6 +23,7 @@ __all__ = [
     "NOISE_TRUNCATION",
     "RHD_AUGMENTATION",
     "POSENET_VISIBLE_EPS",
+    "LIFTING_LOSS_TERMS",
 ]
 
 # The hand crop (docs/original.md §8.3 step 7): size = 2 x the visible keypoints' extent
@@ -62,3 +63,17 @@ RHD_AUGMENTATION = {
 # Added to the visible-keypoint count so a batch without visible keypoints gives 0, not NaN
 # (docs/original.md §9, PoseNet loss).
 POSENET_VISIBLE_EPS = 0.001
+
+
+# The lifting's loss per variant (docs/original.md §3, §9): the sum of these plain mean
+# squared errors, each (term name, output key, target key, through local_to_xyz first?).
+LIFTING_LOSS_TERMS = {
+    "proposed": (
+        ("canonical", "xyz_canonical", "xyz_canonical", False),
+        ("rotation", "rotation", "rot_mat", False),
+    ),
+    "direct": (("xyz", "xyz", "xyz_normed", False),),
+    "bottleneck": (("xyz", "xyz", "xyz_normed", False),),
+    "local": (("local", "local", "xyz_local", False),),
+    "local_w_xyz_loss": (("xyz", "local", "xyz_normed", True),),
+}

@@ -15,14 +15,14 @@ Summing the replicas' values then reproduces the single-device loss exactly.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import tensorflow as tf
 
 from hand3d_tf.keypoints import NUM_KEYPOINTS, PARENTS
+from hand3d_tf.spec.targets import LIFTING_LOSS_TERMS, POSENET_VISIBLE_EPS
 from hand3d_tf.training.presets import LIFTING_VARIANTS
-
-# Added to the visible-keypoint count so a batch without visible keypoints gives 0, not NaN
-# (docs/original.md §9, PoseNet loss).
-POSENET_VISIBLE_EPS = 0.001
 
 
 def _batch_mean(per_element: tf.Tensor, global_batch_size: int | None) -> tf.Tensor:
@@ -169,15 +169,8 @@ def lifting_loss(
         diff = tf.cast(pred, tf.float32) - tf.cast(targets[key], tf.float32)
         return _batch_mean(tf.square(diff), global_batch_size)
 
-    if variant == "proposed":
-        canonical = mse(outputs["xyz_canonical"], "xyz_canonical")
-        rotation = mse(outputs["rotation"], "rot_mat")
-        return {"loss": canonical + rotation, "canonical": canonical, "rotation": rotation}
-    if variant in ("direct", "bottleneck"):
-        xyz = mse(outputs["xyz"], "xyz_normed")
-        return {"loss": xyz, "xyz": xyz}
-    if variant == "local":
-        local = mse(outputs["local"], "xyz_local")
-        return {"loss": local, "local": local}
-    xyz = mse(local_to_xyz(outputs["local"]), "xyz_normed")
-    return {"loss": xyz, "xyz": xyz}
+    terms = {}
+    for name, output, target, through_xyz in LIFTING_LOSS_TERMS[variant]:
+        pred = local_to_xyz(outputs[output]) if through_xyz else outputs[output]
+        terms[name] = mse(pred, target)
+    return {"loss": functools.reduce(operator.add, terms.values()), **terms}
