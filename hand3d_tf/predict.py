@@ -10,7 +10,7 @@
 
 An image gives ``<output_dir>/<name>.json`` (the result's record, the image size, the hand
 side, the model and its weights; strict JSON, missing values are null) and ``<name>.png``
-(hand3d_tf.figures.prediction_figure). A video gives ``<name>.mp4`` (mask tint + skeleton)
+(hand3d_tf.drawing.prediction_figure). A video gives ``<name>.mp4`` (mask tint + skeleton)
 and ``<name>.jsonl`` (a header line, then one record per frame with "tracked": whether
 HandSegNet was skipped on it, hand3d_tf/tracking.py).
 
@@ -213,7 +213,7 @@ def predict_image(
       on_result: called with the HandPoseResult as soon as it exists (before any file is
         written; the demo times it).
     """
-    from hand3d_tf import figures
+    from hand3d_tf import drawing
 
     if isinstance(image, (str, os.PathLike)):
         source = str(image)
@@ -234,7 +234,7 @@ def predict_image(
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out_dir / f"{name}.json", out_dir / f"{name}.png"
     json_path.write_text(json.dumps(record, indent=1, allow_nan=False))
-    figures.prediction_figure(image, result, 0, title=name).savefig(png_path)
+    drawing.prediction_figure(image, result, 0, title=name).savefig(png_path)
     return json_path, png_path
 
 
@@ -293,7 +293,7 @@ def predict_video(
     """
     from tqdm import tqdm
 
-    from hand3d_tf import figures
+    from hand3d_tf import drawing
     from hand3d_tf.tracking import HandTracker
 
     source = str(source)
@@ -331,7 +331,7 @@ def predict_video(
                     fourcc = cv2.VideoWriter_fourcc(*"mp4v")
                     size = (rgb.shape[1], rgb.shape[0])
                     writer = cv2.VideoWriter(str(video_path), fourcc, fps, size)
-                annotated = cv2.cvtColor(figures.annotate_frame(rgb, result, 0), cv2.COLOR_RGB2BGR)
+                annotated = cv2.cvtColor(drawing.annotate_frame(rgb, result, 0), cv2.COLOR_RGB2BGR)
                 writer.write(annotated)
                 record = {"frame": frames, **out.record()}
                 lines.write(json.dumps(record, allow_nan=False) + "\n")

@@ -31,8 +31,8 @@ def main(argv=None) -> int:
     errors = np.asarray(measured["per_sample_full_median"])
     index = int(np.argmin(np.abs(errors - np.median(errors))))
 
+    from hand3d_tf.drawing import prediction_figure
     from hand3d_tf.evaluation import real_photos
-    from hand3d_tf.figures import prediction_figure
     from hand3d_tf.pipeline import ColorHandPose3D
 
     samples = real_photos.load_split(split)
