@@ -62,11 +62,11 @@ CONSOLE_SCRIPTS = [
     "hand3d-demo=hand3d_tf.cli.demo:run",
     "hand3d-model-card=hand3d_tf.cli.model_card:run",
     "hand3d-autolabel=hand3d_tf.cli.autolabel:run",
-    # The benchmark harness: TensorFlow-free, argparse (hand3d_tf/benchmark/cli.py says why).
-    "hand3d-benchmark=hand3d_tf.benchmark.cli:benchmark",
-    "hand3d-benchmark-compare=hand3d_tf.benchmark.cli:compare",
-    "hand3d-benchmark-android=hand3d_tf.benchmark.cli:android",
-    "hand3d-benchmark-trtexec=hand3d_tf.benchmark.cli:trtexec",
+    # The benchmark harness: TensorFlow-free, argparse (hand3d_tf/harness/cli.py says why).
+    "hand3d-benchmark=hand3d_tf.harness.cli:benchmark",
+    "hand3d-benchmark-compare=hand3d_tf.harness.cli:compare",
+    "hand3d-benchmark-android=hand3d_tf.harness.cli:android",
+    "hand3d-benchmark-trtexec=hand3d_tf.harness.cli:trtexec",
 ]
 
 # The bundled default model, its card and the demo image travel with a wheel too; the
@@ -94,7 +94,7 @@ setup(
     version=re.search(r'__version__ = "(.+)"', VERSION_FILE.read_text()).group(1),
     description="ColorHandPose3D (single-image 3D hand pose) in TensorFlow 2 / Keras, to the edge",
     # benchmarks/ (README, RESULTS.md, developer tools) runs from the checkout: not installed;
-    # the harness itself is hand3d_tf.benchmark (the hand3d-benchmark* console scripts).
+    # the harness itself is hand3d_tf.harness (the hand3d-benchmark* console scripts).
     packages=find_packages(include=["hand3d_tf", "hand3d_tf.*"]),
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,

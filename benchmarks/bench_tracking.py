@@ -55,7 +55,7 @@ def configs(mode: str):
 
 
 def lite_pipe(models: pathlib.Path, mode: str, threads: int):
-    from hand3d_tf.benchmark.bench import timed_pipeline
+    from hand3d_tf.harness.bench import timed_pipeline
     from hand3d_tf.lite import nets
 
     rt = nets.load_runtime()

@@ -1,11 +1,11 @@
-"""hand3d-benchmark-android (hand3d_tf/benchmark/android.py): benchmark_model log parsing
+"""hand3d-benchmark-android (hand3d_tf/harness/android.py): benchmark_model log parsing
 (recorded output), its result rows, and a whole run against a stand-in adb."""
 
 from __future__ import annotations
 
 import pytest
 
-from hand3d_tf.benchmark import android, compare, report
+from hand3d_tf.harness import android, compare, result_files
 
 # --- android: benchmark_model log parsing --------------------------------------------------
 
@@ -135,10 +135,10 @@ def test_android_rows_join_the_compare_table(tiny_tflite_dir, tmp_path):
     assert [c[0] for c in adb.calls] == ["push", "shell", "shell"]
     assert "--num_threads=4" in adb.calls[2][1] and "--use_xnnpack=true" in adb.calls[2][1]
     assert rows[0]["status"] == "ok" and rows[0]["net"] == "posenet" and rows[0]["mode"] == "int8"
-    result = report.new_result("phone", "android-benchmark_model", {"model": "Pixel"}, {}, "")
+    result = result_files.new_result("phone", "android-benchmark_model", {"model": "Pixel"}, {}, "")
     result["models"] = rows
-    report.write_json(result, tmp_path / "phone.json")
-    text = compare.table([report.load_result(tmp_path / "phone.json")])
+    result_files.write_json(result, tmp_path / "phone.json")
+    text = compare.table([result_files.load_result(tmp_path / "phone.json")])
     assert "| posenet | phone | Pixel | 4 | xnnpack | 130 ms |" in text
 
 
@@ -154,14 +154,14 @@ def test_run_android_writes_results_in_the_harness_format(tiny_tflite_dir, tmp_p
     )
     result, paths, failed = android.run_android(config, adb=FakeAdb())
     assert failed == [] and [p.name for p in paths] == ["phone.json", "phone.csv", "phone.md"]
-    loaded = report.load_result(tmp_path / "out" / "phone.json")
+    loaded = result_files.load_result(tmp_path / "out" / "phone.json")
     assert loaded["source"] == "android-benchmark_model" and loaded["settings"]["threads"] == [2]
     assert [r["model"] for r in loaded["models"]] == ["lifting_fp32"]
     assert loaded["models"][0]["latency_ms"]["median"] == 130.102
 
 
 def test_android_cli_user_errors_are_one_line(tmp_path, capsys):
-    from hand3d_tf.benchmark.cli import android_main
+    from hand3d_tf.harness.cli import android_main
 
     model = tmp_path / "m.tflite"
     model.write_bytes(b"x")

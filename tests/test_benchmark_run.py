@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from hand3d_tf.benchmark import bench, compare, latency, report
+from hand3d_tf.harness import bench, compare, latency, result_files
 from hand3d_tf.lite.evalset import load_eval_set
 from tests.helpers import tensorflow_after
 from tests.lite_models import FRAME_HW, N_EVAL, make_eval_arrays, save_eval
@@ -91,8 +91,8 @@ def _raw_run(path, feeds_by_index):
 
 
 def test_every_benchmark_module_imports_no_tensorflow():
-    package = REPO / "hand3d_tf" / "benchmark"
-    modules = sorted(f"hand3d_tf.benchmark.{p.stem}" for p in package.glob("[!_]*.py"))
+    package = REPO / "hand3d_tf" / "harness"
+    modules = sorted(f"hand3d_tf.harness.{p.stem}" for p in package.glob("[!_]*.py"))
     assert len(modules) >= 8
     assert tensorflow_after(f"import {', '.join(modules)}") == []
 
@@ -122,7 +122,7 @@ def _check():
     print('TF_MODULES=' + ','.join(bad))
 atexit.register(_check)
 sys.argv = ['hand3d-benchmark'] + sys.argv[1:]
-from hand3d_tf.benchmark.cli import benchmark
+from hand3d_tf.harness.cli import benchmark
 benchmark()
 """
 
@@ -162,7 +162,7 @@ def test_harness_runs_without_tensorflow(harness_run):
 
 
 def _rows(out):
-    result = report.load_result(out / "tiny.json")
+    result = result_files.load_result(out / "tiny.json")
     return result, {(r["model"], r["threads"]): r for r in result["models"]}
 
 
@@ -236,7 +236,7 @@ def test_bad_inputs_do_not_abort_the_others(tiny_tflite_dir, tmp_path, tiny_eval
     small = {k: v for k, v in make_eval_arrays(n=2, hw=(40, 64)).items()}
     data = load_eval_set(save_eval(tmp_path / "eval40.npz", small))
     cfg = bench.BenchConfig(models=[str(folder)], eval_set=data, threads=[1], runs=2, warmup=0)
-    result = report.new_result("bad", "test", {}, {}, "")
+    result = result_files.new_result("bad", "test", {}, {}, "")
     bench.run_benchmark(cfg, result, show_progress=False)
     status = {r["model"]: r for r in result["models"]}
     assert "eval40.npz" in status["handsegnet_fp32"]["error"]
@@ -253,7 +253,7 @@ def test_bad_inputs_do_not_abort_the_others(tiny_tflite_dir, tmp_path, tiny_eval
 
 
 def test_cli_errors_and_failed_delegate_exit_code(tiny_tflite_dir, tmp_path, capsys):
-    from hand3d_tf.benchmark.cli import benchmark_main
+    from hand3d_tf.harness.cli import benchmark_main
 
     args = [f"--models={tmp_path / 'none'}", "--no_progress", f"--output_dir={tmp_path}"]
     assert benchmark_main(args) == 2
@@ -275,13 +275,13 @@ def test_cli_errors_and_failed_delegate_exit_code(tiny_tflite_dir, tmp_path, cap
     assert code == 1
     err = capsys.readouterr().err
     assert "missing_delegate.so does not exist" in err and "lifting_fp32.tflite" in err
-    row = report.load_result(tmp_path / "d.json")["models"][0]
+    row = result_files.load_result(tmp_path / "d.json")["models"][0]
     assert row["status"] == "failed" and "DelegateError" in row["error"]
 
 
 def test_compare_puts_precisions_side_by_side(harness_run):
     _, out = harness_run
-    result = report.load_result(out / "tiny.json")
+    result = result_files.load_result(out / "tiny.json")
     other = json.loads(json.dumps(result))
     other["label"] = "phone"
     text = compare.table([result, other])
@@ -299,7 +299,7 @@ def test_compare_puts_precisions_side_by_side(harness_run):
     speedup = base["latency_ms"]["median"] / row["latency_ms"]["median"]
     assert f"({speedup:.2f}x)" in lines[0]
     assert f"· {row['accuracy']['3d']['auc']:.3f}" in lines[0]
-    from hand3d_tf.benchmark.cli import compare_main
+    from hand3d_tf.harness.cli import compare_main
 
     assert compare_main([str(out / "tiny.json"), f"--output={out / 'compare.md'}"]) == 0
     assert (out / "compare.md").read_text() == compare.table([result])
@@ -315,7 +315,7 @@ def test_compare_puts_precisions_side_by_side(harness_run):
     ],
 )
 def test_benchmark_flag_errors_are_one_line(args, message, capsys):
-    from hand3d_tf.benchmark.cli import benchmark_main
+    from hand3d_tf.harness.cli import benchmark_main
 
     with pytest.raises(SystemExit) as exit_info:
         benchmark_main(args)
@@ -324,7 +324,7 @@ def test_benchmark_flag_errors_are_one_line(args, message, capsys):
 
 
 def test_compare_refuses_a_file_that_is_not_a_result(tmp_path, capsys):
-    from hand3d_tf.benchmark.cli import compare_main
+    from hand3d_tf.harness.cli import compare_main
 
     (tmp_path / "x.json").write_text('{"format": "other"}')
     assert compare_main([str(tmp_path / "x.json")]) == 2

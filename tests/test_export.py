@@ -406,7 +406,7 @@ def _tiny_eval_npz(path, n: int = 4):
 
 
 def test_accuracy_report(nets, exported, tmp_path, monkeypatch):
-    from hand3d_tf.export import report
+    from hand3d_tf.export import accuracy_report
 
     out = tmp_path / "export"
     for mode in ("fp32", "fp16", "int8"):  # copies of the matrix exports, for two nets
@@ -427,7 +427,7 @@ def test_accuracy_report(nets, exported, tmp_path, monkeypatch):
         "posenet": posenet,
         "lifting": nets["lifting"],
     }
-    rows = report.accuracy_report(keras_models, out, data)
+    rows = accuracy_report.accuracy_report(keras_models, out, data)
     by = {(r.net, r.mode): r for r in rows}
     assert set(by) == {(n, m) for n in keras_models for m in ("keras", "fp32", "fp16")} | {
         ("handsegnet", "int8"),
@@ -470,9 +470,9 @@ def test_accuracy_report(nets, exported, tmp_path, monkeypatch):
     assert len(payload["rows"]) == len(rows) and payload["num_samples"] == 4
     # Targets too tight for the same numbers: both verdicts must now be MISSED, by the
     # measured shortfall to the digit.
-    monkeypatch.setitem(report.TARGETS, "fp16", ("agreement", 1.5))
-    monkeypatch.setitem(report.TARGETS, "int8", ("drop", -0.25))
-    tight = report.accuracy_report(
+    monkeypatch.setitem(accuracy_report.TARGETS, "fp16", ("agreement", 1.5))
+    monkeypatch.setitem(accuracy_report.TARGETS, "int8", ("drop", -0.25))
+    tight = accuracy_report.accuracy_report(
         {"posenet": posenet, "lifting": nets["lifting"]}, out, data, output_stem=tmp_path / "t"
     )
     by = {(r.net, r.mode): r for r in tight}
@@ -549,7 +549,7 @@ def test_fp32_and_fp16_exports_are_gpu_delegate_ready(net, nets, shapes, exporte
 
 
 def test_target_status_says_why_a_target_cannot_be_judged():
-    from hand3d_tf.export.report import _target_status
+    from hand3d_tf.export.accuracy_report import _target_status
 
     assert _target_status("fp16", 0.5, 0.5, 0.995) == ("argmax agreement >= 0.99", "met")
     assert _target_status("fp16", None, None, None)[1] == "n/a (no fp32 export)"

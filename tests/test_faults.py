@@ -47,7 +47,7 @@ PROGS = {
     "benchmark_android": "hand3d-benchmark-android",
     "benchmark_trtexec": "hand3d-benchmark-trtexec",
 }
-# The argparse tools of hand3d_tf/benchmark/cli.py, as their console scripts start them.
+# The argparse tools of hand3d_tf/harness/cli.py, as their console scripts start them.
 ARGPARSE_TOOLS = {
     "benchmark": "benchmark",
     "benchmark_android": "android",
@@ -58,7 +58,7 @@ ARGPARSE_TOOLS = {
 def _command(module: str) -> list[str]:
     if module in ARGPARSE_TOOLS:
         entry = ARGPARSE_TOOLS[module]
-        return [sys.executable, "-c", f"from hand3d_tf.benchmark.cli import {entry}; {entry}()"]
+        return [sys.executable, "-c", f"from hand3d_tf.harness.cli import {entry}; {entry}()"]
     return [sys.executable, "-m", f"hand3d_tf.cli.{module}"]
 
 
@@ -827,7 +827,7 @@ print(json.dumps([numeric, out]))
 
 
 def _batch(tool: str, cases: list[list[str]], cwd) -> subprocess.Popen:
-    module, entry = (("hand3d_tf.benchmark.cli", ARGPARSE_TOOLS[tool]) if tool in ARGPARSE_TOOLS
+    module, entry = (("hand3d_tf.harness.cli", ARGPARSE_TOOLS[tool]) if tool in ARGPARSE_TOOLS
                      else (f"hand3d_tf.cli.{tool}", "run"))  # fmt: skip
     cmd = [sys.executable, "-c", _BATCH, module, entry, json.dumps(cases)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -838,7 +838,7 @@ def test_every_numeric_flag_of_every_tool_is_checked(files, tmp_path):
     """Each bad value: exit status 2 and one '<prog>: error:' line naming the flag, before
     anything runs (TensorFlow is hidden: a value that got through would fail otherwise).
     And the table is complete: every integer / float flag of every tool has a case."""
-    from hand3d_tf.benchmark import cli as bench
+    from hand3d_tf.harness import cli as bench
 
     by_tool = {tool: [] for tool in NUMERIC_BASE}  # a tool without numeric flags too
     for tool, flag, value in NUMERIC_CASES:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hand3d_tf.benchmark.bench import timed_pipeline
+from hand3d_tf.harness.bench import timed_pipeline
 from hand3d_tf.lite import nets, ort, runner
 from hand3d_tf.runtime import stages
 
@@ -89,7 +89,7 @@ def test_tensorrt_options_go_to_the_tensorrt_provider_first():
 
 def test_importing_ort_imports_no_onnxruntime_and_its_absence_is_one_line():
     code = (
-        "import sys, hand3d_tf.lite.ort as o, hand3d_tf.lite.nets, hand3d_tf.benchmark.bench; "
+        "import sys, hand3d_tf.lite.ort as o, hand3d_tf.lite.nets, hand3d_tf.harness.bench; "
         "print('onnxruntime' in sys.modules); sys.modules['onnxruntime'] = None\n"
         "try:\n    o.load_runtime()\nexcept ImportError as e:\n    print(e)"
     )
@@ -100,7 +100,7 @@ def test_importing_ort_imports_no_onnxruntime_and_its_absence_is_one_line():
 
 
 def test_benchmark_cli_flag_errors_are_one_line(capsys):
-    from hand3d_tf.benchmark import cli
+    from hand3d_tf.harness import cli
 
     for argv, needle in (
         (["--delegate=ort_cpu", "--trt_fp16"], "--trt_fp16 needs --delegate=ort_tensorrt"),
@@ -192,7 +192,7 @@ def _assert_pipelines_agree(onnx_pipe, tflite_pipe):
 
 
 def test_harness_runs_the_onnx_models_and_pipeline(default_onnx_dir, tmp_path, capsys):
-    from hand3d_tf.benchmark import cli
+    from hand3d_tf.harness import cli
 
     status = cli.benchmark_main(
         [f"--models={default_onnx_dir}", "--delegate=ort_cpu", "--runs=2", "--warmup=1",

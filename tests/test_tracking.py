@@ -218,8 +218,8 @@ def test_tracked_keypoints_follow_a_slowly_moving_hand_like_per_frame(default_tf
 
 def test_the_tracker_runs_on_the_timed_benchmark_pipeline(default_tflite, rendered):
     """No adapter: the harness's timed pipeline is a ColorHandPose3D with a stage timer."""
-    from hand3d_tf.benchmark.bench import timed_pipeline
     from hand3d_tf.constants import NETS
+    from hand3d_tf.harness.bench import timed_pipeline
     from hand3d_tf.lite import nets
     from hand3d_tf.pipeline import DEFAULT_WEIGHTS_DIR
 

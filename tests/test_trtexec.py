@@ -1,4 +1,4 @@
-"""hand3d_tf.benchmark.trtexec: trtexec logs -> results rows, on a log in trtexec's layout."""
+"""hand3d_tf.harness.trtexec: trtexec logs -> results rows, on a log in trtexec's layout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from hand3d_tf.benchmark import cli, compare, trtexec
+from hand3d_tf.harness import cli, compare, trtexec
 
 LOG = pathlib.Path(__file__).parent / "data" / "trtexec_posenet_fp16.txt"
 

@@ -61,7 +61,7 @@ def wheel(tmp_path_factory):
 
 
 def test_wheel_holds_only_hand3d_tf(wheel):
-    """No top-level benchmarks/ (or anything else): the harness ships as hand3d_tf.benchmark."""
+    """No top-level benchmarks/ (or anything else): the harness ships as hand3d_tf.harness."""
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.startswith("hand3d_tf")} == set()
     entry_points = _dist_info_file(wheel, "entry_points.txt")
@@ -198,7 +198,7 @@ def test_runtime_install_has_no_tensorflow_and_its_commands(runtime_env, tmp_pat
         "import importlib.util as u; "
         "print([m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization', "
         "'scipy') if u.find_spec(m)]); "
-        "import hand3d_tf.runtime.stages, hand3d_tf.benchmark.harness, hand3d_tf.predict, sys; "
+        "import hand3d_tf.runtime.stages, hand3d_tf.harness.benchmark_run, hand3d_tf.predict, sys; "
         "print(sorted(m for m in sys.modules if m.startswith(('tensorflow', 'tf_keras'))))"
     )
     out = _run([str(runtime_env / "python"), "-c", code], cwd=tmp_path).splitlines()

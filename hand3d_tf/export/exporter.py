@@ -398,9 +398,9 @@ def run_export(cfg: ExportConfig, log=print) -> ExportSummary:
             if not report.ok and name.rsplit("_", 1)[-1].split(".")[0] in GPU_MODES:
                 summary.gpu_blocking.append(name)
     if cfg.report:
-        from hand3d_tf.export import report
+        from hand3d_tf.export import accuracy_report
 
-        summary.report_rows = report.accuracy_report(
+        summary.report_rows = accuracy_report.accuracy_report(
             {n: loaded[n].model for n in cfg.nets}, cfg.output_dir, cfg.eval_data,
             num_samples=cfg.report_samples, threads=cfg.threads,
         )  # fmt: skip

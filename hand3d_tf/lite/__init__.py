@@ -14,6 +14,6 @@
 Every module imports only NumPy, the standard library and hand3d_tf's constants and files,
 so it runs where only a TFLite runtime is installed. The stage sequence that runs these
 models is ``hand3d_tf.runtime``, their accuracy ``hand3d_tf.evaluation.tflite_accuracy``;
-``benchmarks/``, ``hand3d_tf.benchmark`` and ``hand3d_tf.export.report`` build on it;
+``benchmarks/``, ``hand3d_tf.harness`` and ``hand3d_tf.export.accuracy_report`` build on it;
 nothing here imports them. Importing this package imports none of its modules.
 """

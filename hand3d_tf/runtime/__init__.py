@@ -11,7 +11,7 @@
 ==============  ===========================================================================
 
 ``hand3d_tf.pipeline.ColorHandPose3D`` (every constructor, every backend), the benchmark
-harness (``hand3d_tf.benchmark``) and the tracker run this sequence. ``load`` and
+harness (``hand3d_tf.harness``) and the tracker run this sequence. ``load`` and
 ``check`` are re-exported here.
 """
 

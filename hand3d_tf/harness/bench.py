@@ -1,6 +1,6 @@
 """The benchmark itself: every model at every thread count, then the end-to-end pipelines.
 
-``run_benchmark(BenchConfig)`` returns the results dict of ``hand3d_tf/benchmark/report.py``.
+``run_benchmark(BenchConfig)`` returns the results dict of ``hand3d_tf/harness/result_files.py``.
 Each model and each pipeline is measured inside its own try/except: a model that fails (bad
 sidecar, delegate that does not load, eval set for another input size) is recorded with
 ``status: "failed"`` and the reason, and the others still run. The delegate picks the model
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hand3d_tf.benchmark import latency, report
 from hand3d_tf.evaluation import tflite_accuracy as acc
+from hand3d_tf.harness import latency, result_files
 from hand3d_tf.lite import nets, ort
 from hand3d_tf.lite.evalset import EvalSet
 from hand3d_tf.lite.sidecar import REFERENCE_MODE
@@ -299,4 +299,4 @@ def failures(result: dict) -> list[str]:
     return out
 
 
-__all__ = ["BenchConfig", "run_benchmark", "failures", "report"]
+__all__ = ["BenchConfig", "run_benchmark", "failures", "result_files"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import pathlib
 import re
 
-from hand3d_tf.benchmark import report
+from hand3d_tf.harness import result_files
 
 SOURCE = "trtexec"
 # Summary lines with "min = .. ms, max = .., percentile(99%) = .." fields -> result keys.
@@ -156,7 +156,7 @@ def _flag(command: str | None, name: str) -> str | None:
 
 
 def model_row(parsed: dict, log_path: str) -> dict:
-    """A hand3d-benchmark model row (report.py) of one parsed log: ``latency_ms`` is the host
+    """A hand3d-benchmark model row (results.py) of one parsed log: ``latency_ms`` is the host
     latency with ``n``/``std`` unknown (None); ``delegate`` is ``tensorrt``, ``mode`` the
     engine's precision (``int8``, ``fp16``, else the file's mode)."""
     model = _flag(parsed["command"], "onnx") or _flag(parsed["command"], "loadEngine")
@@ -219,6 +219,8 @@ def results_from_logs(paths, label: str, command: str = "") -> dict:
         "cpu_model": None,
         "runtime": {"name": "tensorrt", "version": ", ".join(sorted(v for v in versions if v))},
     }
-    result = report.new_result(label, SOURCE, device, {"logs": [str(p) for p in paths]}, command)
+    result = result_files.new_result(
+        label, SOURCE, device, {"logs": [str(p) for p in paths]}, command
+    )
     result["models"] = rows
     return result

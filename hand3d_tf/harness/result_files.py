@@ -28,7 +28,7 @@ import pathlib
 
 from hand3d_tf.atomic import atomic_write
 
-FORMAT = "hand3d_tf.benchmark/1"
+FORMAT = "hand3d_tf.benchmark/1"  # the file format's name: stored results carry it, so it outlives the package's old name
 
 
 def now_iso() -> str:

@@ -11,7 +11,7 @@ Runs from ``hand3d-benchmark-android`` mix in unchanged. TensorFlow-free.
 
 from __future__ import annotations
 
-from hand3d_tf.benchmark import report
+from hand3d_tf.harness import result_files
 from hand3d_tf.lite.sidecar import MODES
 
 NET_ORDER = ("pipeline", "handsegnet", "posenet", "lifting")
@@ -35,14 +35,14 @@ def collect(results: list[dict], stat: str = "median") -> tuple[list[str], dict]
                 continue
             net = r.get("net") or f"{r.get('model')} (3rd party)"
             mode = r.get("mode") or "no sidecar"
-            name, value = report.headline(r.get("net"), r.get("accuracy"))
+            name, value = result_files.headline(r.get("net"), r.get("accuracy"))
             key = base + (r.get("threads"), r.get("delegate"), net)
             rows.setdefault(key, {})[mode] = (r["latency_ms"].get(stat), name, value)
             modes.add(mode)
         for r in res.get("pipelines", []):
             if r.get("status") != "ok" or not r.get("total_ms"):
                 continue
-            name, value = report.headline("pipeline", r.get("accuracy"))
+            name, value = result_files.headline("pipeline", r.get("accuracy"))
             key = base + (r.get("threads"), r.get("delegate"), "pipeline")
             rows.setdefault(key, {})[r["mode"]] = (r["total_ms"].get(stat), name, value)
             modes.add(r["mode"])
@@ -73,7 +73,7 @@ def table(results: list[dict], stat: str = "median") -> str:
                 cells.append("")
                 continue
             ms, name, value = rows[key][mode]
-            cell = f"{report.fmt_ms(ms)} ms"
+            cell = f"{result_files.fmt_ms(ms)} ms"
             if base and base[0] and ms and mode != "fp32":
                 cell += f" ({base[0] / ms:.2f}x)"
             if value is not None:
@@ -98,4 +98,4 @@ def compare_files(paths, stat: str = "median") -> str:
     """
     if stat not in STATS:
         raise ValueError(f"stat must be one of {STATS}; received {stat!r}")
-    return table([report.load_result(path) for path in paths], stat)
+    return table([result_files.load_result(path) for path in paths], stat)

@@ -1,11 +1,11 @@
 """One benchmark run on this device, from models to result files. TensorFlow-free.
 
-    from hand3d_tf.benchmark import harness
-    run = harness.run_harness(harness.HarnessConfig(models=("export/",), eval_set="eval.npz"))
+    from hand3d_tf.harness import benchmark_run
+    run = benchmark_run.run_harness(benchmark_run.HarnessConfig(models=("export/",), eval_set="eval.npz"))
     run.paths, run.failures      # <output_dir>/<name>.json/.csv/.md (+ PNG plots), failed rows
 
 The command is ``hand3d-benchmark`` (hand3d_tf/cli/benchmark.py); the result schema is
-``hand3d_tf/benchmark/report.py``'s.
+``hand3d_tf/harness/result_files.py``'s.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import re
 import time
 
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.benchmark import bench, latency, plots, report
+from hand3d_tf.harness import bench, figures, latency, result_files
 from hand3d_tf.lite import nets
 from hand3d_tf.lite.evalset import load_eval_set
 
-# The results' "source" (hand3d_tf/benchmark/report.py) by runtime.
+# The results' "source" (hand3d_tf/harness/result_files.py) by runtime.
 SOURCES = {"onnxruntime": "onnxruntime-python"}
 
 
@@ -107,7 +107,7 @@ def run_harness(config: HarnessConfig) -> HarnessRun:
             "input_size": list(eval_set.input_size),
             "meta": eval_set.meta,
         }
-    result = report.new_result(
+    result = result_files.new_result(
         name, SOURCES.get(rt.name, "litert-python"), latency.device_info(rt), config.settings(),
         config.command,
         eval_info,
@@ -115,12 +115,12 @@ def run_harness(config: HarnessConfig) -> HarnessRun:
     bench.run_benchmark(cfg, result, show_progress=config.progress)
     out = pathlib.Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = report.markdown(result)
+    table = result_files.markdown(result)
     paths = [
-        report.write_json(result, out / f"{name}.json"),
-        report.write_csv(result, out / f"{name}.csv"),
+        result_files.write_json(result, out / f"{name}.json"),
+        result_files.write_csv(result, out / f"{name}.csv"),
         atomic_write(out / f"{name}.md", table),
     ]
     if config.plots:
-        paths += plots.write_all(result, out, name)
+        paths += figures.write_all(result, out, name)
     return HarnessRun(result, tuple(paths), table, tuple(bench.failures(result)))

@@ -10,7 +10,7 @@ import pathlib
 
 from hand3d_tf import constants
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.benchmark import report
+from hand3d_tf.harness import result_files
 
 PLOTTED = (*constants.NETS, "pipeline")
 STAGE_COLORS = {
@@ -44,11 +44,11 @@ def latency_vs_accuracy(result: dict, path) -> pathlib.Path:
     points = {net: [] for net in PLOTTED}
     for row in result.get("models", []):
         if row.get("status") == "ok" and row.get("net") in points:
-            name, value = report.headline(row["net"], row.get("accuracy"))
+            name, value = result_files.headline(row["net"], row.get("accuracy"))
             points[row["net"]].append((row["latency_ms"]["median"], value, name, row))
     for row in result.get("pipelines", []):
         if row.get("status") == "ok":
-            name, value = report.headline("pipeline", row.get("accuracy"))
+            name, value = result_files.headline("pipeline", row.get("accuracy"))
             points["pipeline"].append((row["total_ms"]["median"], value, name, row))
     used = [n for n in PLOTTED if any(p[1] is not None for p in points[n])]
     fig = _figure(4.2 * max(1, len(used)), 3.8)

@@ -203,7 +203,7 @@ def benchmark_parser() -> argparse.ArgumentParser:
 
 def benchmark_main(argv=None) -> int:
     """hand3d-benchmark; returns the exit status (0 ok, 1 a model failed, 2 a user error)."""
-    from hand3d_tf.benchmark import harness
+    from hand3d_tf.harness import benchmark_run
     from hand3d_tf.lite.evalset import EvalSetError
 
     p = benchmark_parser()
@@ -219,7 +219,7 @@ def benchmark_main(argv=None) -> int:
         )
     options = [tuple(o.split("=", 1)) for o in args.delegate_option] + _trt_options(args, p)
     _output_dir(p, args.output_dir)  # before any model is loaded
-    config = harness.HarnessConfig(
+    config = benchmark_run.HarnessConfig(
         models=tuple(_models(m) for m in args.models.split(",") if m),
         eval_set=args.eval_set,
         num_eval=args.num_eval,
@@ -239,7 +239,7 @@ def benchmark_main(argv=None) -> int:
         command=_command(p.prog, argv),
     )
     try:
-        run = harness.run_harness(config)
+        run = benchmark_run.run_harness(config)
     except (EvalSetError, ImportError, FileNotFoundError) as e:
         return _fail(p.prog, e)
     print(run.table)
@@ -265,7 +265,7 @@ hand3d-benchmark-android mix.
 
 def compare_main(argv=None) -> int:
     from hand3d_tf.atomic import atomic_write
-    from hand3d_tf.benchmark import compare
+    from hand3d_tf.harness import compare
 
     p = _Parser("hand3d-benchmark-compare", COMPARE_DOC)
     p.add_argument("results", nargs="+", help="results JSON files (hand3d-benchmark[-android])")
@@ -301,7 +301,7 @@ so hand3d-benchmark-compare puts phones and boards in one table.
 
 
 def android_main(argv=None) -> int:
-    from hand3d_tf.benchmark import android
+    from hand3d_tf.harness import android
 
     p = _Parser("hand3d-benchmark-android", ANDROID_DOC)
     add = p.add_argument
@@ -350,9 +350,9 @@ def android_main(argv=None) -> int:
         result, _, failed = android.run_android(config)
     except (FileNotFoundError, android.BenchmarkModelError) as e:
         return _fail(p.prog, e)
-    from hand3d_tf.benchmark import report
+    from hand3d_tf.harness import result_files
 
-    print(report.markdown(result))
+    print(result_files.markdown(result))
     for r in failed:
         print(f"FAILED: {r['file']} ({r['threads']} threads): {r['error']}", file=sys.stderr)
     return 1 if failed else 0
@@ -376,7 +376,7 @@ beside the LiteRT and ONNX Runtime runs.
 
 
 def trtexec_main(argv=None) -> int:
-    from hand3d_tf.benchmark import report, trtexec
+    from hand3d_tf.harness import result_files, trtexec
 
     p = _Parser("hand3d-benchmark-trtexec", TRTEXEC_DOC)
     p.add_argument("logs", nargs="+", help="trtexec output files")
@@ -395,9 +395,9 @@ def trtexec_main(argv=None) -> int:
     out = pathlib.Path(args.output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        table = report.markdown(result)
-        report.write_json(result, out / f"{args.name}.json")
-        report.write_csv(result, out / f"{args.name}.csv")
+        table = result_files.markdown(result)
+        result_files.write_json(result, out / f"{args.name}.json")
+        result_files.write_csv(result, out / f"{args.name}.csv")
         atomic_write(out / f"{args.name}.md", table)
     except OSError as e:
         return _fail(p.prog, f"--output_dir={args.output_dir}: {e.strerror or e}")

@@ -3,7 +3,7 @@
 The library of ``hand3d-benchmark-android`` (hand3d_tf/cli/benchmark_android.py):
 ``run_android(AndroidConfig)`` pushes the binary and the models to ``device_dir`` with adb,
 runs ``benchmark_model`` once per model and thread count, and parses its log into the
-results JSON of ``hand3d_tf/benchmark/report.py`` (latency, init, first inference, memory
+results JSON of ``hand3d_tf/harness/result_files.py`` (latency, init, first inference, memory
 footprint, delegated nodes, and the per-op-type profile with ``op_profiling``), so
 ``hand3d-benchmark-compare`` puts phones and the Python harness in one table. Latency only:
 accuracy does not change with the device for the same .tflite on CPU; measure it with
@@ -20,7 +20,7 @@ import shlex
 import subprocess
 
 from hand3d_tf.atomic import atomic_write
-from hand3d_tf.benchmark import report
+from hand3d_tf.harness import result_files
 from hand3d_tf.lite.sidecar import SidecarError, load_sidecar, sidecar_path
 
 DELEGATE_FLAGS = {
@@ -352,7 +352,9 @@ def run_android(config: AndroidConfig, adb: Adb | None = None):
     phone = (device.get("model") or "phone").replace(" ", "_")
     name = config.name or f"android_{phone}_{config.delegate}"
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "command"}
-    result = report.new_result(name, "android-benchmark_model", device, settings, config.command)
+    result = result_files.new_result(
+        name, "android-benchmark_model", device, settings, config.command
+    )
     result["models"] = benchmark_models(
         adb, remote_bin, models, list(config.threads), config.delegate, config.runs,
         config.warmup, config.device_dir, config.op_profiling, list(config.extra),
@@ -360,9 +362,9 @@ def run_android(config: AndroidConfig, adb: Adb | None = None):
     out = pathlib.Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = (
-        report.write_json(result, out / f"{name}.json"),
-        report.write_csv(result, out / f"{name}.csv"),
-        atomic_write(out / f"{name}.md", report.markdown(result)),
+        result_files.write_json(result, out / f"{name}.json"),
+        result_files.write_csv(result, out / f"{name}.csv"),
+        atomic_write(out / f"{name}.md", result_files.markdown(result)),
     )
     failed = [r for r in result["models"] if r["status"] != "ok"]
     return result, paths, failed
