@@ -419,3 +419,65 @@ def test_onnx_tensor_details_feed_verify_tensors(tmp_path):
     with pytest.raises(sc.SidecarError, match=r"'scoremap' is \[1, 32, 32, 21\] float32 in the "
                                               r"sidecar but"):  # fmt: skip
         sc.verify_tensors(car, "inputs", dynamic)
+
+
+def test_unknown_onnx_dtype_is_kept_as_onnx_names_it():
+    """A type the table does not know stays ONNX's own name, so verify_tensors reports it."""
+    (detail,) = sc.onnx_tensor_details([_NodeArg("x", [1], "tensor(weird)")])
+    assert detail["dtype"] == "tensor(weird)"
+
+
+def test_an_unknown_format_names_the_ones_expected():
+    with pytest.raises(sc.SidecarError) as err:
+        sc.validate(_raw(format="hand3d_tf.other/9"), "t.json")
+    assert str(err.value) == (
+        "t.json: format 'hand3d_tf.other/9', expected 'hand3d_tf.tflite/1' or 'hand3d_tf.onnx/1'"
+    )
+
+
+def test_opset_one_is_the_smallest_accepted(tmp_path):
+    assert sc.validate(_onnx_raw(opset=1), tmp_path / "lifting_fp32.onnx.json").opset == 1
+
+
+@pytest.mark.parametrize("net", ["handsegnet", "posenet", "lifting"])
+def test_describe_writes_every_field_one_way(tmp_path, net):
+    """The dict both exporters write: each field computed from its inputs, and it validates."""
+    weights = tmp_path / f"{net}.npz"
+    weights.write_bytes(b"weights")
+    if net == "lifting":
+        inputs = [_spec("s", "scoremap", [1, 32, 32, 21]), _spec("h", "hand_side", [1, 2])]
+        outputs = [_spec("x", "xyz", [1, 21, 3])]
+    else:
+        role = "logits" if net == "handsegnet" else "scoremap"
+        inputs = [_spec("i", "image", [1, 240, 320, 3])]
+        outputs = [_spec("o", role, [1, 30, 40, 2 if net == "handsegnet" else 21])]
+    model_file = f"{net}_fp32.tflite"
+    raw = sc.describe(sc.FORMAT, net, "fp32", model_file, MODEL_BYTES, inputs, outputs,
+                      lifting_variant="proposed", weights_path=weights, ops=["CONV_2D"],
+                      converter={"tensorflow": "2.21.0"}, note="extra")  # fmt: skip
+    assert raw["format"] == sc.FORMAT and raw["net"] == net and raw["mode"] == "fp32"
+    assert raw["model_file"] == model_file
+    assert raw["model_sha256"] == hashlib.sha256(MODEL_BYTES).hexdigest()
+    assert raw["model_bytes"] == len(MODEL_BYTES)
+    assert raw["inputs"] == inputs and raw["outputs"] == outputs
+    assert raw["keypoint_names"] == list(sc.KEYPOINT_NAMES)
+    assert raw["weights_sha256"] == sha256_file(weights)
+    assert raw["weights_path"] == str(weights)
+    assert raw["ops"] == ["CONV_2D"] and raw["converter"] == {"tensorflow": "2.21.0"}
+    assert raw["note"] == "extra"
+    if net == "lifting":
+        assert raw["normalization"] is None and raw["lifting_variant"] == "proposed"
+        assert raw["input_size"] == [32, 32] and raw["output_stride"] == 1
+    else:
+        assert raw["normalization"] == dict(sc.NORMALIZATION)
+        assert raw["lifting_variant"] is None
+        assert raw["input_size"] == [240, 320] and raw["output_stride"] == 8
+    car = sc.validate(raw, tmp_path / f"{net}_fp32.json")
+    assert car.net == net and car.model_sha256 == raw["model_sha256"]
+    bare = sc.describe(sc.FORMAT, net, "fp32", model_file, MODEL_BYTES, inputs, outputs,
+                       lifting_variant=None, weights_path=None, ops=[], converter={})  # fmt: skip
+    assert bare["weights_sha256"] is None and bare["weights_path"] is None
+    missing = sc.describe(sc.FORMAT, net, "fp32", model_file, MODEL_BYTES, inputs, outputs,
+                          lifting_variant=None, weights_path=tmp_path / "gone.npz", ops=[],
+                          converter={})  # fmt: skip
+    assert missing["weights_sha256"] is None and missing["weights_path"].endswith("gone.npz")
