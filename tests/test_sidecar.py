@@ -6,6 +6,7 @@ dicts, as ``Interpreter.get_input_details()`` returns them.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import pathlib
@@ -465,6 +466,9 @@ def test_describe_writes_every_field_one_way(tmp_path, net):
     assert raw["weights_path"] == str(weights)
     assert raw["ops"] == ["CONV_2D"] and raw["converter"] == {"tensorflow": "2.21.0"}
     assert raw["note"] == "extra"
+    created = datetime.datetime.fromisoformat(raw["created"])
+    assert created.utcoffset() == datetime.timedelta(0)  # an aware UTC time, to the second
+    assert created.microsecond == 0
     if net == "lifting":
         assert raw["normalization"] is None and raw["lifting_variant"] == "proposed"
         assert raw["input_size"] == [32, 32] and raw["output_stride"] == 1
