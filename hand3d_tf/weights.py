@@ -22,6 +22,7 @@ import numpy as np
 from hand3d_tf import safe_pickle
 from hand3d_tf.atomic import atomic_write
 from hand3d_tf.files import sha256_file
+from hand3d_tf.spec import nets as spec
 
 __all__ = [
     "SCOPES",
@@ -41,15 +42,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("HandSegNet", "PoseNet2D", "PosePrior", "ViewpointNet")
+SCOPES = (spec.HANDSEGNET_SCOPE, spec.POSENET_SCOPE, spec.POSE_PRIOR_SCOPE, spec.VIEWPOINT_SCOPE)
 FORMAT_NAME = "hand3d_tf-weights"
 FORMAT_VERSION = 1
 
-# Layer-name prefixes of the lifting branches (pose_prior.py / viewpoint_net.py); in the
-# flat Lifting model they decide the scope, since one model holds both.
+# Layer-name prefixes of the lifting branches (spec.nets); in the flat Lifting model they
+# decide the scope, since one model holds both.
 _PREFIX_SCOPES = (
-    (("conv_pose_", "fc_rel", "fc_xyz", "fc_bottleneck"), "PosePrior"),
-    (("conv_vp_", "fc_vp"), "ViewpointNet"),
+    (spec.POSE_PRIOR_LAYER_PREFIXES, spec.POSE_PRIOR_SCOPE),
+    (spec.VIEWPOINT_LAYER_PREFIXES, spec.VIEWPOINT_SCOPE),
 )
 
 ModelOrModels = Union[Any, Sequence[Any]]
@@ -232,11 +233,11 @@ def _paths(path: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
 def net_of_keys(keys) -> str | None:
     """The models.NETS name whose scope(s) the keys use, or None when mixed / unknown."""
     scopes = {str(k).split("/", 1)[0] for k in keys}
-    if scopes == {"HandSegNet"}:
+    if scopes == {spec.HANDSEGNET_SCOPE}:
         return "handsegnet"
-    if scopes == {"PoseNet2D"}:
+    if scopes == {spec.POSENET_SCOPE}:
         return "posenet"
-    if scopes and scopes <= {"PosePrior", "ViewpointNet"}:
+    if scopes and scopes <= {spec.POSE_PRIOR_SCOPE, spec.VIEWPOINT_SCOPE}:
         return "lifting"
     return None
 
