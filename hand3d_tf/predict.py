@@ -375,18 +375,21 @@ def seconds_since_process_start() -> float | None:
 
 def run_demo(
     image=EXAMPLE_IMAGE, output_dir="demo_output", hand_side: str = "left", backend="auto",
-    weights=None,
+    weights=None, checked=None,
 ) -> tuple:  # fmt: skip
     """`make demo`: a model (``weights``: a weights folder; default the bundled default
     model) on ``image``; prints what it does (image, model and backend, hand found, when the
     result existed after the process started, the files written) and returns
     predict_image's two paths. backend: "auto" (TFLite when the folder holds the files),
-    "tflite" or "keras"."""
+    "tflite" or "keras". checked: ``check_source``'s result, loaded as it is (each sidecar
+    read and each file hashed once; ``weights`` and ``backend`` are then ignored)."""
     image_path = pathlib.Path(image)
     rgb = check_image(image_path)
     print(f"image: {image_path} ({rgb.shape[1]}x{rgb.shape[0]})")
     start = time.perf_counter()
-    if weights is None:
+    if checked is not None:
+        pipe = load_pipeline(checked=checked)
+    elif weights is None:
         pipe = pipeline.ColorHandPose3D.from_pretrained(backend=backend)
     else:
         pipe = pipeline.ColorHandPose3D.from_dir(weights, backend=backend)

@@ -73,13 +73,14 @@ def main(argv):
         predict.check_image(config.image)
     prefix = f"--backend={config.backend}" + (" --weights" if config.weights else "") + ": "
     with user_errors(*predict.weight_errors(), prefix=prefix):
-        backend = predict.check_weights(config.weights, backend=config.backend)
+        checked = predict.check_source(config.weights, backend=config.backend)
+    backend = checked.backend
     if backend == "tflite" and not lite_backend.runtime_installed():
         raise UserError("--backend=tflite: no TFLite runtime installed; pip install "
                         "ai-edge-litert (or tflite-runtime)")  # fmt: skip
     if backend == "keras":
         app.quiet_tensorflow()
-    predict.run_demo(config.image, config.output_dir, backend=backend, weights=config.weights)
+    predict.run_demo(config.image, config.output_dir, checked=checked)
 
 
 def run():
