@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from hand3d_tf.constants import DEFAULT_INPUT_SIZE
+
 STAGES = ("normalize", "upsample", "locate", "crop", "keypoints", "back_project")
 
 
@@ -43,7 +45,7 @@ def load_glue(path: str | None):
     return module
 
 
-def synthetic_inputs(seed: int = 0, frame_hw=(240, 320)):
+def synthetic_inputs(seed: int = 0, frame_hw=DEFAULT_INPUT_SIZE):
     """(frame [H, W, 3] uint8, stride-8 logits [1, H/8, W/8, 2], scoremaps [1, 32, 32, 21])."""
     import cv2
 
