@@ -397,69 +397,7 @@ def test_predict_cli_show_user_error_in_a_subprocess(weights_dir, tmp_path):
 # --- one load: each sidecar read once, each file hashed once (issue 29) ---------------------
 
 
-@pytest.mark.parametrize("backend", ["auto", "keras"])
-def test_one_predict_run_reads_each_sidecar_once_and_hashes_each_file_once(
-    backend, tmp_path, monkeypatch, tool="predict"
-):
-    """hand3d-predict (and hand3d-demo) in-process on the bundled weights/default and a tiny
-    image: the cheap checks and the load share one check (hand3d_tf.runtime.loader), so
-    every JSON of the weights folder is read at most once and every file hashed at most
-    once."""
-    import hashlib
-
-    from hand3d_tf import files, weights  # noqa: F401 (weights: loaded before the patch)
-    from hand3d_tf.cli import app
-    from hand3d_tf.cli import demo as cli_demo
-    from hand3d_tf.cli import predict as cli_predict
-
-    cli = {"predict": cli_predict, "demo": cli_demo}[tool]
-
-    folder = pipeline.DEFAULT_WEIGHTS_DIR.resolve()
-    reads, hashes = [], []
-    read_text = pathlib.Path.read_text
-
-    def counting_read_text(path, *args, **kwargs):
-        if path.resolve().parent == folder:
-            reads.append(path.name)
-        return read_text(path, *args, **kwargs)
-
-    def counting_sha256(path):
-        hashes.append(pathlib.Path(path).name)
-        digest = hashlib.sha256()
-        digest.update(pathlib.Path(path).read_bytes())
-        return digest.hexdigest()
-
-    monkeypatch.setattr(pathlib.Path, "read_text", counting_read_text)
-    for module in [m for name, m in sys.modules.items() if name.startswith("hand3d_tf")]:
-        bound = getattr(module, "sha256_file", None)  # by name: a reloaded files module's too
-        if getattr(bound, "__module__", None) == files.__name__:
-            monkeypatch.setattr(module, "sha256_file", counting_sha256)
-    image = tmp_path / "tiny.png"
-    cv2.imwrite(str(image), np.full((48, 64, 3), 128, np.uint8))
-    argv = [f"hand3d-{tool}", f"--image={image}", f"--output_dir={tmp_path / 'out'}",
-            f"--backend={backend}"]  # fmt: skip
-    try:
-        with pytest.raises(SystemExit) as done:
-            app.run(cli.__name__, cli.main, cli.define_flags, needs_tensorflow=False, argv=argv)
-    finally:
-        from absl import flags
-
-        if flags.FLAGS.is_parsed():
-            flags.FLAGS.unparse_flags()
-    assert done.value.code in (0, None)
-    record = json.loads((tmp_path / "out" / "tiny.json").read_text())
-    chosen = "tflite" if backend == "auto" else "keras"
-    assert record["weights"]["backend"] == chosen
-    suffix = ("_fp32.json",) if chosen == "tflite" else tuple(f"{n}.json" for n in NETS)
-    sidecars = sorted(r for r in reads if r.endswith(suffix))
-    assert len(sidecars) == 3 and len(set(reads)) == len(reads), reads
-    assert hashes and len(set(hashes)) == len(hashes), hashes
-    hashed = {"tflite": {f"{n}_fp32.tflite" for n in NETS} | {f"{n}.npz" for n in NETS},
-              "keras": {f"{n}.npz" for n in NETS}}[chosen]  # fmt: skip
-    assert set(hashes) == hashed
-
-
-_COUNT_DEMO = """
+_COUNT_LOADS = """
 import hashlib, json, pathlib, sys
 from hand3d_tf import files, pipeline, weights  # noqa: F401
 folder = pipeline.DEFAULT_WEIGHTS_DIR.resolve()
@@ -473,35 +411,47 @@ def counting_sha256(path):
     hashes.append(pathlib.Path(path).name)
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 pathlib.Path.read_text = counting_read_text
-from hand3d_tf.cli import app, demo
+import importlib
+from hand3d_tf.cli import app
+tool = importlib.import_module("hand3d_tf.cli." + sys.argv[1])
 for module in [m for n, m in list(sys.modules.items()) if n.startswith("hand3d_tf")]:
     if getattr(getattr(module, "sha256_file", None), "__module__", None) == files.__name__:
         module.sha256_file = counting_sha256
 try:
-    app.run(demo.__name__, demo.main, demo.define_flags, needs_tensorflow=False,
-            argv=["hand3d-demo", f"--image={sys.argv[1]}", f"--output_dir={sys.argv[2]}"])
+    app.run(tool.__name__, tool.main, tool.define_flags, needs_tensorflow=False,
+            argv=["hand3d-" + sys.argv[1], *sys.argv[2:]])
 finally:
     print("COUNTS " + json.dumps({"reads": reads, "hashes": hashes}))
 """
 
 
-def test_one_demo_run_reads_each_sidecar_once_and_hashes_each_file_once(tmp_path):
-    """hand3d-demo, as hand3d-predict above, in its own process (two tools' absl flags do
-    not share one): one check of the weights folder, loaded as it is."""
+@pytest.mark.parametrize(("tool", "backend"), [("predict", "auto"), ("predict", "keras"),
+                                               ("demo", "auto")])  # fmt: skip
+def test_one_run_reads_each_sidecar_once_and_hashes_each_file_once(tool, backend, tmp_path):
+    """hand3d-predict and hand3d-demo on the bundled weights/default and a tiny image, each
+    in its own process (two tools' absl flags cannot share one) with the JSON reads and the
+    hashes counted: the cheap checks and the load share one check
+    (hand3d_tf.runtime.loader), so every JSON of the weights folder is read at most once and
+    every file hashed at most once."""
     image = tmp_path / "tiny.png"
     cv2.imwrite(str(image), np.full((48, 64, 3), 128, np.uint8))
-    done = subprocess.run([sys.executable, "-c", _COUNT_DEMO, str(image), str(tmp_path / "out")],
+    args = [f"--image={image}", f"--output_dir={tmp_path / 'out'}", f"--backend={backend}"]
+    done = subprocess.run([sys.executable, "-c", _COUNT_LOADS, tool, *args],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     line = [x for x in done.stdout.splitlines() if x.startswith("COUNTS ")]
     assert done.returncode == 0 and line, done.stdout[-2000:] + done.stderr[-2000:]
     counts = json.loads(line[-1][len("COUNTS ") :])
     reads, hashes = counts["reads"], counts["hashes"]
-    assert sorted(r for r in reads if r.endswith("_fp32.json")) == [
-        f"{n}_fp32.json" for n in sorted(NETS)
-    ]
-    assert len(set(reads)) == len(reads), reads
+    record = json.loads((tmp_path / "out" / "tiny.json").read_text())
+    chosen = "tflite" if backend == "auto" else "keras"
+    assert record["weights"]["backend"] == chosen
+    suffix = ("_fp32.json",) if chosen == "tflite" else tuple(f"{n}.json" for n in NETS)
+    sidecars = sorted(r for r in reads if r.endswith(suffix))
+    assert len(sidecars) == 3 and len(set(reads)) == len(reads), reads
     assert hashes and len(set(hashes)) == len(hashes), hashes
-    assert set(hashes) == {f"{n}_fp32.tflite" for n in NETS} | {f"{n}.npz" for n in NETS}
+    hashed = {"tflite": {f"{n}_fp32.tflite" for n in NETS} | {f"{n}.npz" for n in NETS},
+              "keras": {f"{n}.npz" for n in NETS}}[chosen]  # fmt: skip
+    assert set(hashes) == hashed
 
 
 NETS = ("handsegnet", "posenet", "lifting")
